@@ -1,0 +1,40 @@
+# syntax=docker/dockerfile:1
+# docquery container image: a wheel is built in one stage and installed into /opt/venv,
+# and only that venv is copied into the runtime stage (no compilers, no build tools, no pip).
+ARG PYTHON_IMAGE=python:3.11.15-slim
+
+FROM ${PYTHON_IMAGE} AS builder
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+WORKDIR /build
+# The build backend is pinned (pyproject asks for setuptools>=75) and the wheel is built without
+# build isolation, so the build does not depend on whatever setuptools PyPI serves that day.
+RUN pip install --no-cache-dir "setuptools==84.2.1" "wheel==0.48.0"
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels . \
+    && python -m venv --without-pip /opt/venv \
+    && pip --python /opt/venv/bin/python install --no-cache-dir /wheels/docquery-*.whl
+
+FROM ${PYTHON_IMAGE} AS runtime
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    DOCQUERY_PROFILE=aws \
+    DOCQUERY_HOST=0.0.0.0 \
+    DOCQUERY_PORT=8000 \
+    DOCQUERY_DATA_DIR=/tmp/docquery \
+    PATH=/opt/venv/bin:$PATH
+RUN groupadd --system --gid 10001 docquery \
+    && useradd --system --uid 10001 --gid docquery --no-create-home \
+        --home-dir /nonexistent --shell /usr/sbin/nologin docquery
+COPY --from=builder /opt/venv /opt/venv
+WORKDIR /app
+# The only writable path when the root filesystem is read-only (ECS readonlyRootFilesystem):
+# Fargate copies the image's /tmp (mode 1777) into the task's bind mount of the same path.
+VOLUME ["/tmp"]
+EXPOSE 8000
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["docquery", "healthcheck"]
+USER 10001
+ENTRYPOINT ["docquery"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -1,0 +1,321 @@
+"""DynamoDbDocumentStore: document records in one DynamoDB table, every write conditional.
+
+Items (key `pk` only):
+- `DOC#<id>`: the document; `owner` + `created_sk` feed the `owner-created-index` GSI used for
+  listing, `work_state` + `work_due_at` the sparse `work-index` GSI the pipeline sweeps.
+- `SHA#<owner>#<sha256>`: makes (owner, bytes) unique and answers the lookup by sha256.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from docquery.domain.documents import (
+    Document,
+    DocumentChanges,
+    DocumentPage,
+    DocumentStatus,
+    ListQuery,
+    format_timestamp,
+    parse_timestamp,
+    utcnow,
+)
+from docquery.errors import (
+    AlreadyExists,
+    DuplicateContent,
+    NotFound,
+    PreconditionFailed,
+    StorageError,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from types_aiobotocore_dynamodb import DynamoDBClient
+
+OWNER_CREATED_INDEX = "owner-created-index"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def doc_pk(document_id: str) -> str:
+    return f"DOC#{document_id}"
+
+
+def sha_pk(owner: str, sha256: str) -> str:
+    return f"SHA#{owner}#{sha256}"
+
+
+class DynamoDbDocumentStore:
+    """Document records in DynamoDB; no Scan anywhere."""
+
+    def __init__(self, client: DynamoDBClient, *, table: str) -> None:
+        self._client = client
+        self._table = table
+
+    async def create(self, document: Document) -> None:
+        item = _to_item(document)
+        try:
+            await self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _serialize(item),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self._table,
+                            "Item": _serialize(
+                                {
+                                    "pk": sha_pk(document.owner, document.sha256),
+                                    "document_id": document.id,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _code(exc) != "TransactionCanceledException":
+                raise _translate(exc) from exc
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                existing = await self._sha_item(document.owner, document.sha256)
+                raise DuplicateContent(existing or "unknown") from exc
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise AlreadyExists(f"document {document.id} exists") from exc
+            raise StorageError("DynamoDB transaction was cancelled") from exc
+
+    async def get(self, *, owner: str, document_id: str) -> Document:
+        item = await self._get_item(doc_pk(document_id))
+        if item is None or item.get("owner") != owner:
+            raise NotFound(f"document {document_id} not found")
+        return _to_document(item)
+
+    async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
+        document_id = await self._sha_item(owner, sha256)
+        if document_id is None:
+            return None
+        try:
+            return await self.get(owner=owner, document_id=document_id)
+        except NotFound:
+            return None
+
+    async def list_page(self, query: ListQuery) -> DocumentPage:
+        request = self._list_request(query)
+        found: list[Document] = []
+        while len(found) <= query.limit:
+            try:
+                response = await self._client.query(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise _translate(exc) from exc
+            found += [_to_document(_deserialize(raw)) for raw in response.get("Items", [])]
+            if "LastEvaluatedKey" not in response:
+                break
+            request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
+        return DocumentPage(items=found[: query.limit], has_more=len(found) > query.limit)
+
+    async def update(
+        self,
+        *,
+        owner: str,
+        document_id: str,
+        changes: DocumentChanges,
+        expected_version: int | None,
+    ) -> Document:
+        sets = ["updated_at = :now", "version = version + :one"]
+        values: dict[str, Any] = {":now": format_timestamp(utcnow()), ":one": 1, ":owner": owner}
+        if changes.title is not None:
+            sets.append("title = :title")
+            values[":title"] = changes.title
+        if changes.tags is not None:
+            sets.append("tags = :tags")
+            values[":tags"] = list(changes.tags)
+        condition = "attribute_exists(pk) AND #owner = :owner"
+        if expected_version is not None:
+            condition += " AND version = :expected"
+            values[":expected"] = expected_version
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key=_serialize({"pk": doc_pk(document_id)}),
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _code(exc) != "ConditionalCheckFailedException":
+                raise _translate(exc) from exc
+            old: Any = exc.response.get("Item")
+            current = _deserialize(old) if old else await self._get_item(doc_pk(document_id))
+            if current is None or current.get("owner") != owner:
+                raise NotFound(f"document {document_id} not found") from exc
+            raise PreconditionFailed("the document changed since that ETag was issued") from exc
+        return _to_document(_deserialize(response["Attributes"]))
+
+    async def delete(self, *, owner: str, document_id: str) -> Document:
+        document = await self.get(owner=owner, document_id=document_id)
+        try:
+            await self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": _serialize({"pk": doc_pk(document_id)}),
+                            "ConditionExpression": "#owner = :owner",
+                            "ExpressionAttributeNames": {"#owner": "owner"},
+                            "ExpressionAttributeValues": _serialize({":owner": owner}),
+                        }
+                    },
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": _serialize({"pk": sha_pk(owner, document.sha256)}),
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if _code(exc) == "TransactionCanceledException":
+                raise NotFound(f"document {document_id} not found") from exc
+            raise _translate(exc) from exc
+        return document
+
+    async def check(self) -> None:
+        try:
+            response = await self._client.describe_table(TableName=self._table)
+        except (ClientError, BotoCoreError) as exc:
+            raise StoreUnavailable("DynamoDB table does not answer") from exc
+        if response["Table"].get("TableStatus") not in ("ACTIVE", "UPDATING"):
+            raise StoreUnavailable("DynamoDB table is not active")
+
+    def _list_request(self, query: ListQuery) -> dict[str, Any]:
+        key_condition = "#owner = :owner"
+        values: dict[str, Any] = {":owner": query.owner}
+        names = {"#owner": "owner"}
+        low = format_timestamp(query.created_after) + "$" if query.created_after else None
+        high = format_timestamp(query.created_before) if query.created_before else None
+        # "<ts>#<id>" sorts before "<ts>$" and after "<ts>": both bounds stay exclusive.
+        if low and high:
+            key_condition += " AND created_sk BETWEEN :low AND :high"
+            values |= {":low": low, ":high": high}
+        elif low:
+            key_condition += " AND created_sk > :low"
+            values[":low"] = low
+        elif high:
+            key_condition += " AND created_sk < :high"
+            values[":high"] = high
+        filters = []
+        if query.status is not None:
+            filters.append("#status = :status")
+            names["#status"] = "status"
+            values[":status"] = query.status.value
+        if query.tag is not None:
+            filters.append("contains(tags, :tag)")
+            values[":tag"] = query.tag
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": OWNER_CREATED_INDEX,
+            "KeyConditionExpression": key_condition,
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": _serialize(values),
+            "ScanIndexForward": False,
+            # With a filter, DynamoDB counts the items it reads, not the ones it keeps.
+            "Limit": query.limit + 1 if not filters else max(query.limit + 1, 100),
+        }
+        if filters:
+            request["FilterExpression"] = " AND ".join(filters)
+        if query.after is not None:
+            document_id = query.after.rpartition("#")[2]
+            request["ExclusiveStartKey"] = _serialize(
+                {"pk": doc_pk(document_id), "owner": query.owner, "created_sk": query.after}
+            )
+        return request
+
+    async def _get_item(self, pk: str) -> dict[str, Any] | None:
+        try:
+            response = await self._client.get_item(
+                TableName=self._table, Key=_serialize({"pk": pk}), ConsistentRead=True
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc) from exc
+        raw = response.get("Item")
+        return _deserialize(raw) if raw else None
+
+    async def _sha_item(self, owner: str, sha256: str) -> str | None:
+        item = await self._get_item(sha_pk(owner, sha256))
+        return str(item["document_id"]) if item else None
+
+
+def _to_item(document: Document) -> dict[str, Any]:
+    created = format_timestamp(document.created_at)
+    item: dict[str, Any] = {
+        "pk": doc_pk(document.id),
+        "id": document.id,
+        "owner": document.owner,
+        "created_sk": document.sort_key,
+        "title": document.title,
+        "filename": document.filename,
+        "content_type": document.content_type,
+        "size": document.size,
+        "sha256": document.sha256,
+        "blob_key": document.blob_key,
+        "tags": list(document.tags),
+        "status": document.status.value,
+        "page_count": document.page_count,
+        "created_at": created,
+        "updated_at": format_timestamp(document.updated_at),
+        "version": document.version,
+    }
+    if document.status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING):
+        item |= {"work_state": document.status.value, "work_due_at": created}
+    return item
+
+
+def _to_document(item: dict[str, Any]) -> Document:
+    page_count = item.get("page_count")
+    return Document(
+        id=str(item["id"]),
+        owner=str(item["owner"]),
+        title=str(item["title"]),
+        filename=str(item["filename"]),
+        content_type=str(item["content_type"]),
+        size=int(item["size"]),
+        sha256=str(item["sha256"]),
+        blob_key=str(item["blob_key"]),
+        tags=tuple(str(tag) for tag in item.get("tags", [])),
+        status=DocumentStatus(item["status"]),
+        page_count=int(page_count) if page_count is not None else None,
+        created_at=parse_timestamp(str(item["created_at"])),
+        updated_at=parse_timestamp(str(item["updated_at"])),
+        version=int(item["version"]),
+    )
+
+
+def _serialize(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def _deserialize(raw: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in raw.items()}
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _translate(exc: ClientError | BotoCoreError) -> Exception:
+    if isinstance(exc, ClientError) and _code(exc) == "ResourceNotFoundException":
+        return StoreUnavailable("DynamoDB table not found")
+    if isinstance(exc, BotoCoreError):
+        return StoreUnavailable("DynamoDB does not answer")
+    return StorageError(f"DynamoDB request failed: {_code(exc) or 'unknown error'}")

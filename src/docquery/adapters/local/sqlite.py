@@ -1,0 +1,110 @@
+"""One SQLite database file, used from a single dedicated thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ParamSpec, TypeVar
+
+from docquery.errors import StoreUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+# Each entry moves the schema one version on; applied in order, once, inside a transaction.
+MIGRATIONS: Sequence[str] = (
+    """
+    CREATE TABLE documents (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        title TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        blob_key TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL,
+        page_count INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        UNIQUE (owner, sha256)
+    );
+    CREATE INDEX documents_owner_created ON documents (owner, created_at DESC, id DESC);
+    """,
+)
+
+
+class Database:
+    """A SQLite connection in WAL mode, driven by one worker thread so the loop never blocks."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await self.run(self._open)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self.run(lambda: self._connection().close())
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run fn on the database thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreUnavailable("database is not open")
+        return self._conn
+
+    def transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn in one IMMEDIATE transaction (call on the database thread)."""
+        conn = self._connection()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+        return result
+
+    def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """Read rows (call on the database thread)."""
+        return self._connection().execute(sql, params).fetchall()
+
+    def _open(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a committed upload survives a power cut, not only a crash.
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self._conn = conn
+        self._migrate(conn)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        (current,) = conn.execute("PRAGMA user_version").fetchone()
+        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version={version}")
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()

@@ -1,0 +1,49 @@
+"""Dependencies of the routers, as Annotated aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from docquery.domain.principals import Principal
+from docquery.errors import Unauthenticated
+from docquery.ports import BlobStore, DocumentStore
+from docquery.wiring import Services
+
+_api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def get_services(request: Request) -> Services:
+    return cast(Services, request.state.services)
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_blob_store(services: ServicesDep) -> BlobStore:
+    return services.blobs
+
+
+async def get_document_store(services: ServicesDep) -> DocumentStore:
+    return services.documents
+
+
+async def get_principal(
+    services: ServicesDep,
+    api_key: Annotated[str | None, Depends(_api_key_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The caller, from X-API-Key or Authorization: Bearer; 401 otherwise."""
+    key = api_key or (bearer.credentials if bearer else None)
+    principal = services.authenticator.authenticate(key)
+    if principal is None:
+        raise Unauthenticated("send an API key in X-API-Key or Authorization: Bearer")
+    return principal
+
+
+BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

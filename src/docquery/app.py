@@ -1,0 +1,75 @@
+"""create_app(settings): lifespan, routers, middleware and error handlers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, TypedDict
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from docquery import __version__
+from docquery.api import documents, health
+from docquery.api.middleware import RequestContextMiddleware
+from docquery.api.problems import PROBLEM_SCHEMA, install_problem_handlers
+from docquery.settings import Settings
+from docquery.wiring import Services, open_services
+
+
+class State(TypedDict):
+    services: Services
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The docquery ASGI app for these settings; clients open in its lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[State]:
+        async with open_services(settings) as services:
+            yield {"services": services}
+
+    app = FastAPI(
+        title="docquery",
+        version=__version__,
+        summary="Store, read, search and question medical PDFs with page-exact citations.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    app.include_router(health.router)
+    app.include_router(documents.router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "X-API-Key",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "X-Request-ID",
+            ],
+            expose_headers=["ETag", "Location", "X-Request-ID", "Content-Disposition"],
+            max_age=600,
+        )
+    app.add_middleware(RequestContextMiddleware)
+    _add_problem_schema(app)
+    return app
+
+
+def _add_problem_schema(app: FastAPI) -> None:
+    """Publish the Problem schema the routes' error responses refer to."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

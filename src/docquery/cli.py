@@ -1,0 +1,131 @@
+"""The `docquery` command: serve, init, keygen, healthcheck."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from docquery.logs import configure_logging
+from docquery.services.auth import digest_key, generate_key
+from docquery.settings import OWNER_PATTERN, Profile, Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ValidationError as exc:
+        messages = "; ".join(str(error["msg"]) for error in exc.errors())
+        print(f"docquery: invalid settings: {messages}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="docquery", description=__doc__)
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="start the HTTP service (uvicorn, one process)")
+    serve.add_argument("--host", help="bind address (default DOCQUERY_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default DOCQUERY_PORT or 8000)")
+    serve.set_defaults(run=_serve)
+
+    init = commands.add_parser("init", help="create storage for the active profile")
+    init.set_defaults(run=_init)
+
+    keygen = commands.add_parser("keygen", help="print a new API key and its config entry")
+    keygen.add_argument("owner", help="the owner the key acts for")
+    keygen.set_defaults(run=_keygen)
+
+    check = commands.add_parser("healthcheck", help="exit 0 if /healthz answers 200")
+    check.add_argument("--url", default=None, help="default http://127.0.0.1:PORT/healthz")
+    check.add_argument("--timeout", type=float, default=3.0)
+    check.set_defaults(run=_healthcheck)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from docquery.app import create_app
+
+    overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
+    settings = Settings(**overrides)
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        timeout_graceful_shutdown=settings.shutdown_timeout,
+    )
+    return 0
+
+
+def _init(args: argparse.Namespace) -> int:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_init_storage(settings))
+    return 0
+
+
+async def _init_storage(settings: Settings) -> None:
+    if settings.profile is Profile.EMBEDDED:
+        from docquery.wiring import open_services
+
+        async with open_services(settings):
+            print(f"embedded storage ready in {settings.data_dir.resolve()}")
+        return
+    from docquery.adapters.aws.provision import ensure_bucket, ensure_table
+    from docquery.wiring import open_aws_clients
+
+    async with open_aws_clients(settings) as clients:
+        made = await ensure_bucket(
+            clients.s3,
+            bucket=settings.s3_bucket,
+            region=settings.aws_region,
+            kms_key_id=settings.s3_kms_key_id,
+        )
+        print(f"bucket {settings.s3_bucket}: {'created' if made else 'exists'}")
+        made = await ensure_table(clients.dynamodb, table=settings.dynamodb_table)
+        print(f"table {settings.dynamodb_table}: {'created' if made else 'exists'}")
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    if not OWNER_PATTERN.fullmatch(args.owner):
+        print(f"docquery: owner must match {OWNER_PATTERN.pattern}", file=sys.stderr)
+        return 2
+    key = generate_key()
+    print(f"API key for {args.owner} (give it to the client; it is not stored):\n{key}\n")
+    print("Add this entry to DOCQUERY_API_KEYS (comma-separated):")
+    print(f"{args.owner}={digest_key(key)}")
+    return 0
+
+
+def _healthcheck(args: argparse.Namespace) -> int:
+    url = args.url or f"http://127.0.0.1:{_port()}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=args.timeout) as response:  # noqa: S310
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, TimeoutError, OSError):
+        return 1
+
+
+def _port() -> int:
+    import os
+
+    raw = os.environ.get("DOCQUERY_PORT", "8000")
+    return int(raw) if raw.isdigit() else 8000
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,118 @@
+"""Domain errors: each carries its HTTP status and a stable machine-readable code."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DocQueryError(Exception):
+    """Base of every expected failure; rendered as RFC 9457 problem+json."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class NotFound(DocQueryError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class InvalidRequest(DocQueryError):
+    status, code, title = 400, "invalid_request", "Invalid request"
+
+
+class InvalidCursor(DocQueryError):
+    status, code, title = 400, "invalid_cursor", "Invalid pagination cursor"
+
+
+class MalformedUpload(DocQueryError):
+    status, code, title = 400, "malformed_multipart", "Malformed multipart body"
+
+
+class ContentLengthMismatch(DocQueryError):
+    status, code, title = 400, "content_length_mismatch", "Body does not match Content-Length"
+
+
+class FileTooLarge(DocQueryError):
+    status, code, title = 413, "file_too_large", "File too large"
+
+
+class FieldTooLarge(DocQueryError):
+    status, code, title = 413, "field_too_large", "Form field too large"
+
+
+class NotAPdf(DocQueryError):
+    status, code, title = 415, "not_a_pdf", "Not a PDF"
+
+
+class UnsupportedExtension(DocQueryError):
+    status, code, title = 415, "unsupported_extension", "File extension not allowed"
+
+
+class UnsupportedMediaType(DocQueryError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported request media type"
+
+
+class EmptyFile(DocQueryError):
+    status, code, title = 422, "empty_file", "Empty file"
+
+
+class MissingFile(DocQueryError):
+    status, code, title = 422, "missing_file", "No file part"
+
+
+class TooManyFiles(DocQueryError):
+    status, code, title = 422, "too_many_files", "More than one file part"
+
+
+class TooManyFields(DocQueryError):
+    status, code, title = 422, "too_many_fields", "Too many form fields"
+
+
+class InvalidField(DocQueryError):
+    status, code, title = 422, "invalid_field", "Invalid form field"
+
+
+class ReadOnlyField(DocQueryError):
+    status, code, title = 422, "read_only_field", "Field is not editable"
+
+
+class PreconditionFailed(DocQueryError):
+    status, code, title = 412, "precondition_failed", "ETag does not match"
+
+
+class Unauthenticated(DocQueryError):
+    status, code, title = 401, "unauthenticated", "Missing or invalid API key"
+
+
+class Conflict(DocQueryError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class AlreadyExists(Conflict):
+    """A record with this key exists; the caller decides what that means."""
+
+    code, title = "already_exists", "Already exists"
+
+
+class DuplicateContent(Conflict):
+    """The owner already has a document with these bytes."""
+
+    code, title = "duplicate_content", "Duplicate content"
+
+    def __init__(self, existing_id: str) -> None:
+        super().__init__(f"document {existing_id} has the same content")
+        self.existing_id = existing_id
+
+
+class StoreUnavailable(DocQueryError):
+    status, code, title = 503, "store_unavailable", "Storage unavailable"
+
+
+class StorageError(DocQueryError):
+    status, code, title = 502, "storage_error", "Storage failed"

@@ -1,0 +1,44 @@
+"""DocumentStore: the document records, the source of truth."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from docquery.domain.documents import Document, DocumentChanges, DocumentPage, ListQuery
+
+
+class DocumentStore(Protocol):
+    """Owner-scoped document records; every write is conditional."""
+
+    async def create(self, document: Document) -> None:
+        """Insert a new record; DuplicateContent if the owner has these bytes already."""
+
+    async def get(self, *, owner: str, document_id: str) -> Document:
+        """The owner's document; NotFound for a missing id or another owner's."""
+        ...
+
+    async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
+        """The owner's document with these bytes, if any."""
+        ...
+
+    async def list_page(self, query: ListQuery) -> DocumentPage:
+        """One page of the owner's documents, newest first."""
+        ...
+
+    async def update(
+        self,
+        *,
+        owner: str,
+        document_id: str,
+        changes: DocumentChanges,
+        expected_version: int | None,
+    ) -> Document:
+        """Apply changes; PreconditionFailed if the version moved, NotFound if absent."""
+        ...
+
+    async def delete(self, *, owner: str, document_id: str) -> Document:
+        """Remove the record and return it; NotFound if absent."""
+        ...
+
+    async def check(self) -> None:
+        """Raise StoreUnavailable unless the store answers."""

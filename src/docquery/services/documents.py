@@ -1,0 +1,152 @@
+"""Document use cases other than upload: list, read, edit, download, delete."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from docquery.domain.documents import (
+    Document,
+    DocumentChanges,
+    DocumentStatus,
+    ListQuery,
+    document_prefix,
+    format_timestamp,
+)
+from docquery.errors import PreconditionFailed
+from docquery.ports import BlobStore, DocumentStore
+from docquery.services.cursors import CursorCodec
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    status: DocumentStatus | None = None
+    tag: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+    def scope(self) -> str:
+        """A stable text of the filters, so a cursor only works with the query it came from."""
+        parts = (
+            self.status.value if self.status else "",
+            self.tag or "",
+            format_timestamp(self.created_after) if self.created_after else "",
+            format_timestamp(self.created_before) if self.created_before else "",
+        )
+        return "\x1f".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentList:
+    items: list[Document]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Content:
+    document: Document
+    chunks: AsyncIterator[bytes]
+
+
+async def list_documents(
+    *,
+    owner: str,
+    limit: int,
+    cursor: str | None,
+    filters: ListFilters,
+    documents: DocumentStore,
+    cursors: CursorCodec,
+) -> DocumentList:
+    """One page of the owner's documents, newest first."""
+    scope = filters.scope()
+    after = cursors.decode(cursor, owner=owner, scope=scope) if cursor else None
+    page = await documents.list_page(
+        ListQuery(
+            owner=owner,
+            limit=limit,
+            after=after,
+            status=filters.status,
+            tag=filters.tag,
+            created_after=filters.created_after,
+            created_before=filters.created_before,
+        )
+    )
+    next_cursor = (
+        cursors.encode(owner=owner, scope=scope, position=page.items[-1].sort_key)
+        if page.has_more and page.items
+        else None
+    )
+    return DocumentList(items=page.items, next_cursor=next_cursor)
+
+
+async def get_document(*, owner: str, document_id: str, documents: DocumentStore) -> Document:
+    """The owner's document, or NotFound."""
+    return await documents.get(owner=owner, document_id=document_id)
+
+
+async def update_document(
+    *,
+    owner: str,
+    document_id: str,
+    changes: DocumentChanges,
+    if_match: list[str] | None,
+    documents: DocumentStore,
+) -> Document:
+    """Edit title and tags; with If-Match, only if the document has not changed since."""
+    expected: int | None = None
+    if if_match is not None and "*" not in if_match:
+        current = await documents.get(owner=owner, document_id=document_id)
+        if current.etag not in if_match:
+            raise PreconditionFailed("the document changed since that ETag was issued")
+        expected = current.version
+    updated = await documents.update(
+        owner=owner, document_id=document_id, changes=changes, expected_version=expected
+    )
+    log.info("document.updated", extra={"document_id": document_id})
+    return updated
+
+
+async def open_content(
+    *, owner: str, document_id: str, documents: DocumentStore, blobs: BlobStore
+) -> Content:
+    """The document and a stream of its original bytes."""
+    document = await documents.get(owner=owner, document_id=document_id)
+    chunks = blobs.read(document.blob_key)
+    # Read the first chunk now, so a missing blob is an error before the response starts.
+    try:
+        first = await anext(chunks)
+    except StopAsyncIteration:
+        first = b""
+    return Content(document=document, chunks=_prepend(first, chunks))
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk
+
+
+async def presigned_content_url(
+    *, document: Document, disposition: str, expires_in: int, blobs: BlobStore
+) -> str | None:
+    """A short-lived direct download URL, when the blob store has them."""
+    return await blobs.presigned_download_url(
+        document.blob_key, filename_header=disposition, expires_in=expires_in
+    )
+
+
+async def delete_document(
+    *, owner: str, document_id: str, documents: DocumentStore, blobs: BlobStore
+) -> None:
+    """Remove the stored bytes and every derived artifact, then the record."""
+    document = await documents.get(owner=owner, document_id=document_id)
+    # Blobs first: if the record delete then fails, a retried DELETE finishes the job,
+    # and no bytes are ever left behind without a record pointing at them.
+    await blobs.delete_prefix(document_prefix(document.id))
+    await documents.delete(owner=owner, document_id=document.id)
+    log.info("document.deleted", extra={"document_id": document.id})

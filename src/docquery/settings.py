@@ -1,0 +1,162 @@
+"""Settings: one pydantic-settings model, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+OWNER_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
+PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "placeholder"})
+
+
+class Profile(StrEnum):
+    EMBEDDED = "embedded"
+    AWS = "aws"
+
+
+class AuthMode(StrEnum):
+    NONE = "none"
+    API_KEY = "api_key"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+def _split_csv(value: object) -> object:
+    if isinstance(value, str):
+        return _csv_items(value)
+    return value
+
+
+def _csv_items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; names match the deployment plan's variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    profile: Profile = Field(Profile.EMBEDDED, validation_alias=_env("DOCQUERY_PROFILE"))
+    data_dir: Path = Field(Path(".docquery"), validation_alias=_env("DOCQUERY_DATA_DIR"))
+    host: str = Field("127.0.0.1", validation_alias=_env("DOCQUERY_HOST"))
+    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("DOCQUERY_PORT"))
+    shutdown_timeout: int = Field(20, ge=1, validation_alias=_env("DOCQUERY_SHUTDOWN_TIMEOUT"))
+    log_level: str = Field("INFO", validation_alias=_env("LOG_LEVEL"))
+
+    auth: AuthMode = Field(AuthMode.NONE, validation_alias=_env("DOCQUERY_AUTH"))
+    api_keys: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, validation_alias=_env("DOCQUERY_API_KEYS")
+    )
+    secret_key: SecretStr | None = Field(None, validation_alias=_env("SECRET_KEY"))
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("CORS_ORIGINS")
+    )
+
+    max_file_size: ByteSize = Field(ByteSize(50_000_000), validation_alias=_env("MAX_FILE_SIZE"))
+    allowed_extensions: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [".pdf"], validation_alias=_env("ALLOWED_EXTENSIONS")
+    )
+
+    aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
+    aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))
+    s3_bucket: str = Field("docquery-documents", validation_alias=_env("S3_BUCKET"))
+    s3_kms_key_id: str | None = Field(None, validation_alias=_env("S3_KMS_KEY_ID"))
+    s3_part_size: ByteSize = Field(ByteSize(8 * 1024 * 1024), validation_alias=_env("S3_PART_SIZE"))
+    s3_upload_concurrency: int = Field(
+        2, ge=1, le=16, validation_alias=_env("S3_UPLOAD_CONCURRENCY")
+    )
+    presigned_url_ttl: int = Field(300, ge=1, le=3600, validation_alias=_env("PRESIGNED_URL_TTL"))
+    dynamodb_table: str = Field("medical-documents", validation_alias=_env("DYNAMODB_TABLE"))
+    aws_max_attempts: int = Field(5, ge=1, le=10, validation_alias=_env("AWS_MAX_ATTEMPTS"))
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _parse_api_keys(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        keys: dict[str, str] = {}
+        for entry in _csv_items(value):
+            owner, sep, digest = entry.partition("=")
+            if not sep or not owner.strip():
+                raise ValueError("DOCQUERY_API_KEYS entries must be OWNER=<sha256 hex>")
+            keys[owner.strip()] = digest.strip()
+        return keys
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_digests(cls, value: dict[str, str]) -> dict[str, str]:
+        for owner, digest in value.items():
+            if not OWNER_PATTERN.fullmatch(owner):
+                raise ValueError(f"owner {owner!r} must match {OWNER_PATTERN.pattern}")
+            if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest.lower()):
+                raise ValueError(f"API key digest for owner {owner!r} is not a sha256 hex digest")
+        return {owner: digest.lower() for owner, digest in value.items()}
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _parse_origins(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_extensions", mode="before")
+    @classmethod
+    def _parse_extensions(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("allowed_extensions")
+    @classmethod
+    def _normalise_extensions(cls, value: list[str]) -> list[str]:
+        return [ext.lower() if ext.startswith(".") else f".{ext.lower()}" for ext in value]
+
+    @field_validator("s3_part_size")
+    @classmethod
+    def _check_part_size(cls, value: ByteSize) -> ByteSize:
+        if value < 5 * 1024 * 1024:
+            raise ValueError("S3_PART_SIZE must be at least 5MiB (S3's minimum part size)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_profile(self) -> Self:
+        if self.auth is AuthMode.API_KEY and not self.api_keys:
+            raise ValueError(
+                "DOCQUERY_AUTH=api_key needs DOCQUERY_API_KEYS (docquery keygen OWNER)"
+            )
+        if self.auth is AuthMode.NONE and not (
+            self.profile is Profile.EMBEDDED and is_loopback(self.host)
+        ):
+            raise ValueError(
+                "DOCQUERY_AUTH=none is allowed only with the embedded profile on a loopback host"
+            )
+        if self.profile is Profile.AWS:
+            secret = self.secret_key.get_secret_value() if self.secret_key else ""
+            if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
+                raise ValueError("the aws profile needs a SECRET_KEY of at least 32 random chars")
+        return self
+
+    @property
+    def max_request_size(self) -> int:
+        """The largest multipart body accepted: the file limit plus room for the form fields."""
+        return int(self.max_file_size) + FORM_OVERHEAD
+
+
+# Room in a multipart body for part headers, boundaries and the small text fields.
+FORM_OVERHEAD = 64 * 1024
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address only accepts connections from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
