@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # docquery container image: a wheel is built in one stage and installed into /opt/venv,
-# and only that venv is copied into the runtime stage (no compilers, no build tools, no pip).
+# and only that venv (which has no pip of its own) is copied into the runtime stage.
 ARG PYTHON_IMAGE=python:3.11.15-slim
 
 FROM ${PYTHON_IMAGE} AS builder
@@ -10,11 +10,12 @@ WORKDIR /build
 # The build backend is pinned (pyproject asks for setuptools>=75) and the wheel is built without
 # build isolation, so the build does not depend on whatever setuptools PyPI serves that day.
 RUN pip install --no-cache-dir "setuptools==84.2.1" "wheel==0.48.0"
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 RUN pip wheel --no-cache-dir --no-deps --no-build-isolation --wheel-dir /wheels . \
     && python -m venv --without-pip /opt/venv \
-    && pip --python /opt/venv/bin/python install --no-cache-dir /wheels/docquery-*.whl
+    && pip --python /opt/venv/bin/python install --no-cache-dir \
+        -c constraints.txt /wheels/docquery-*.whl
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \

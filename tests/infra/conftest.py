@@ -1,7 +1,8 @@
 """Shared fixtures for the deployment-file tests (ECS, IAM, Dockerfile, compose).
 
-These tests read files under infra/, the Dockerfile and docker-compose.yml; they never import
-the docquery package (the wheel-build test builds it from the sources instead).
+These tests read files under infra/, the Dockerfile and docker-compose.yml; from the docquery
+package they take only the Settings model, so a deployment file cannot name a setting that
+does not exist.
 """
 
 from __future__ import annotations
@@ -14,38 +15,20 @@ from typing import Any
 
 import pytest
 from moto.server import ThreadedMotoServer
+from pydantic import AliasChoices
+
+from docquery.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Every environment variable the application reads (src/docquery/settings.py plus the settings
-# of later features). A deployment file that sets anything else has a typo or a stale name.
+# Every environment variable the application reads, from the Settings model itself. A deployment
+# file that sets anything else has a typo or a stale name.
 APP_SETTINGS = frozenset(
-    {
-        "DOCQUERY_PROFILE",
-        "DOCQUERY_DATA_DIR",
-        "DOCQUERY_AUTH",
-        "DOCQUERY_API_KEYS",
-        "DOCQUERY_HOST",
-        "DOCQUERY_PORT",
-        "DOCQUERY_SHUTDOWN_TIMEOUT",
-        "AWS_REGION",
-        "AWS_DEFAULT_REGION",
-        "AWS_ENDPOINT_URL",
-        "AWS_MAX_ATTEMPTS",
-        "S3_BUCKET",
-        "S3_KMS_KEY_ID",
-        "S3_PART_SIZE",
-        "S3_UPLOAD_CONCURRENCY",
-        "DYNAMODB_TABLE",
-        "MAX_FILE_SIZE",
-        "ALLOWED_EXTENSIONS",
-        "SECRET_KEY",
-        "CORS_ORIGINS",
-        "PRESIGNED_URL_TTL",
-        "LOG_LEVEL",
-        "BEDROCK_MODEL_ID",
-        "TEXTRACT_ENABLED",
-    }
+    alias
+    for field in Settings.model_fields.values()
+    if isinstance(field.validation_alias, AliasChoices)
+    for alias in field.validation_alias.choices
+    if isinstance(alias, str)
 )
 
 # Settings that must only ever come from a secret store, never from plain configuration.

@@ -9,6 +9,7 @@ into a scratch directory and the HEALTHCHECK command is run against a stub serve
 from __future__ import annotations
 
 import http.server
+import importlib.metadata
 import json
 import os
 import re
@@ -28,6 +29,7 @@ import pytest
 from packaging.requirements import Requirement
 
 UID = "10001"
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a container must listen on all its interfaces
 
 
 @dataclass
@@ -249,9 +251,7 @@ def test_runs_as_a_dedicated_non_root_user(final: Stage) -> None:
     assert user not in {"root", "0"}
     # The USER comes after everything that needs root and before the process starts.
     keywords = [i.keyword for i in final.instructions]
-    assert keywords.index("USER") > max(
-        n for n, k in enumerate(keywords) if k in {"RUN", "COPY"}
-    )
+    assert keywords.index("USER") > max(n for n, k in enumerate(keywords) if k in {"RUN", "COPY"})
     creates = " ".join(i.args for i in final.all("RUN"))
     assert re.search(rf"useradd\b.*--uid {UID}\b.*\bdocquery\b", creates)
     assert re.search(rf"groupadd\b.*--gid {UID}\b.*\bdocquery\b", creates)
@@ -259,7 +259,7 @@ def test_runs_as_a_dedicated_non_root_user(final: Stage) -> None:
 
 def test_exec_form_entrypoint_and_command(final: Stage) -> None:
     assert exec_form(final.last("ENTRYPOINT")) == ["docquery"]
-    assert exec_form(final.last("CMD")) == ["serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert exec_form(final.last("CMD")) == ["serve", "--host", ALL_INTERFACES, "--port", "8000"]
     assert final.last("EXPOSE").args.split() == ["8000"]
 
 
@@ -354,6 +354,18 @@ def built_wheel(
     builder: Stage, ignore_patterns: list[str], tmp_path_factory: pytest.TempPathFactory
 ) -> Path:
     root = Path(__file__).resolve().parents[2]
+    # The Dockerfile builds without build isolation (offline here), so the build backend comes
+    # from this environment, as the Dockerfile's pinned `pip install` provides it in the image.
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    for requirement in map(Requirement, pyproject["build-system"]["requires"]):
+        try:
+            installed: str | None = importlib.metadata.version(requirement.name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        assert installed is not None, f"build backend missing: pip install '{requirement}'"
+        assert requirement.specifier.contains(installed), (
+            f"build backend too old: pip install '{requirement}' (found {installed})"
+        )
     context = tmp_path_factory.mktemp("context")
     workdir = replay_builder_copies(builder, root, context, ignore_patterns)
     wheels = tmp_path_factory.mktemp("wheels")
@@ -403,8 +415,10 @@ def installed_cli(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -
     """The wheel installed without dependencies (they come from this venv); returns the script."""
     target = tmp_path_factory.mktemp("site")
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "--target"]
-        + [str(target), str(built_wheel)],
+        [
+            *(sys.executable, "-m", "pip", "install", "--no-deps", "--no-index"),
+            *("--target", str(target), str(built_wheel)),
+        ],
         env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
         capture_output=True,
         check=True,

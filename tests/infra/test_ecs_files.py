@@ -18,6 +18,7 @@ from botocore.validate import ParamValidator
 
 ACCOUNT_ID = "123456789012"
 CONTAINER_PORT = 8000
+ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a container must listen on all its interfaces
 FARGATE_MAX_STOP_TIMEOUT = 120
 SECRETS_MANAGER_ARN = re.compile(
     rf"^arn:aws:secretsmanager:[a-z0-9-]+:{ACCOUNT_ID}:secret:[A-Za-z0-9/_+=.@-]+$"
@@ -86,7 +87,7 @@ def test_container_image_and_port(container: dict[str, Any], container_env: dict
         (CONTAINER_PORT, "tcp")
     ]
     assert container_env["DOCQUERY_PORT"] == str(CONTAINER_PORT)
-    assert container_env["DOCQUERY_HOST"] == "0.0.0.0"
+    assert container_env["DOCQUERY_HOST"] == ALL_INTERFACES
 
 
 def test_container_runs_as_the_image_user_on_a_read_only_root(
@@ -210,9 +211,7 @@ def _moto_network(endpoint: str) -> tuple[list[str], list[str]]:
     ec2 = _client("ec2", endpoint)
     vpc_id = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"][
-            "SubnetId"
-        ]
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=zone)["Subnet"]["SubnetId"]
         for cidr, zone in (("10.42.1.0/24", "us-east-1a"), ("10.42.2.0/24", "us-east-1b"))
     ]
     group = ec2.create_security_group(

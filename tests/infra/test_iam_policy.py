@@ -22,7 +22,6 @@ S3_OBJECT_ACTIONS = {
     "s3:GetObject",  # GetObject, HeadObject, presigned GET URLs
     "s3:DeleteObject",
     "s3:AbortMultipartUpload",
-    "s3:ListMultipartUploadParts",
 }
 S3_BUCKET_ACTIONS = {"s3:ListBucket"}  # HeadBucket (readiness); 404 instead of 403 for misses
 DYNAMODB_ITEM_ACTIONS = {
@@ -35,10 +34,7 @@ DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:DescribeTable",  # readiness
 }
 KMS_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}
-BEDROCK_ACTIONS = {"bedrock:InvokeModel"}  # InvokeModel and Converse
-APP_ACTIONS = (
-    S3_OBJECT_ACTIONS | S3_BUCKET_ACTIONS | DYNAMODB_ITEM_ACTIONS | KMS_ACTIONS | BEDROCK_ACTIONS
-)
+APP_ACTIONS = S3_OBJECT_ACTIONS | S3_BUCKET_ACTIONS | DYNAMODB_ITEM_ACTIONS | KMS_ACTIONS
 FORBIDDEN_ACTIONS = {
     "dynamodb:Scan",
     "dynamodb:CreateTable",
@@ -66,6 +62,30 @@ def granted(policy: dict[str, Any]) -> dict[str, set[str]]:
     return grants
 
 
+def statement_errors(statement: dict[str, Any]) -> list[str]:
+    sid = statement.get("Sid")
+    errors = []
+    if set(statement) - STATEMENT_KEYS:
+        errors.append(f"{sid}: unknown keys {sorted(set(statement) - STATEMENT_KEYS)}")
+    if not re.fullmatch(r"[A-Za-z0-9]+", str(sid)):
+        errors.append(f"{sid}: Sid must be alphanumeric")
+    if statement.get("Effect") not in {"Allow", "Deny"}:
+        errors.append(f"{sid}: Effect must be Allow or Deny")
+    if "Action" not in statement or "Resource" not in statement:
+        return [*errors, f"{sid}: needs Action and Resource (no NotAction/NotResource)"]
+    for key in ("Action", "Resource"):
+        value = statement[key]
+        if not (isinstance(value, str) or (isinstance(value, list) and value)):
+            errors.append(f"{sid}: {key} must be a string or a non-empty list")
+    condition = statement.get("Condition", {})
+    if not all(
+        isinstance(values, dict) and all(isinstance(v, str | list) for v in values.values())
+        for values in condition.values()
+    ):
+        errors.append(f"{sid}: Condition must map operators to {{key: value(s)}}")
+    return errors
+
+
 def structure_errors(policy: dict[str, Any]) -> list[str]:
     errors = []
     unknown = set(policy) - {"Version", "Id", "Statement"}
@@ -80,27 +100,7 @@ def structure_errors(policy: dict[str, Any]) -> list[str]:
     if None in sids or len(set(sids)) != len(sids):
         errors.append("every statement needs a unique Sid")
     for statement in statements:
-        sid = statement.get("Sid")
-        if set(statement) - STATEMENT_KEYS:
-            errors.append(f"{sid}: unknown keys {sorted(set(statement) - STATEMENT_KEYS)}")
-        if not re.fullmatch(r"[A-Za-z0-9]+", str(sid)):
-            errors.append(f"{sid}: Sid must be alphanumeric")
-        if statement.get("Effect") not in {"Allow", "Deny"}:
-            errors.append(f"{sid}: Effect must be Allow or Deny")
-        if "Action" not in statement or "Resource" not in statement:
-            errors.append(f"{sid}: needs Action and Resource (NotAction/NotResource not allowed)")
-            continue
-        for key in ("Action", "Resource"):
-            value = statement[key]
-            if not (isinstance(value, str) or (isinstance(value, list) and value)):
-                errors.append(f"{sid}: {key} must be a string or a non-empty list")
-        condition = statement.get("Condition", {})
-        if not all(
-            isinstance(values, dict)
-            and all(isinstance(v, str | list) for v in values.values())
-            for values in condition.values()
-        ):
-            errors.append(f"{sid}: Condition must map operators to {{key: value(s)}}")
+        errors.extend(statement_errors(statement))
     return errors
 
 
@@ -218,28 +218,6 @@ def test_kms_is_the_bucket_key_and_only_through_s3(
         assert as_list(statement["Resource"]) == [key_arn]
         via = statement["Condition"]["StringEquals"]["kms:ViaService"]
         assert via == f"s3.{region}.amazonaws.com"
-
-
-def test_bedrock_is_the_configured_inference_profile(
-    task_policy: dict[str, Any], container_env: dict[str, str], task_definition: dict[str, Any]
-) -> None:
-    profile_id = container_env["BEDROCK_MODEL_ID"]
-    region = container_env["AWS_REGION"]
-    account = task_definition["taskRoleArn"].split(":")[4]
-    geography, _, model_id = profile_id.partition(".")
-    assert geography in {"us", "eu", "apac", "jp", "global"}, profile_id
-    profile_arn = f"arn:aws:bedrock:{region}:{account}:inference-profile/{profile_id}"
-    model_arn = f"arn:aws:bedrock:{geography}-*::foundation-model/{model_id}"
-
-    statements = [
-        s for s in allow_statements(task_policy) if "bedrock:InvokeModel" in as_list(s["Action"])
-    ]
-    resources = {r for s in statements for r in as_list(s["Resource"])}
-    assert resources == {profile_arn, model_arn}
-    # The foundation model in the profile's regions, only when called through the profile.
-    [model_statement] = [s for s in statements if model_arn in as_list(s["Resource"])]
-    condition = model_statement["Condition"]["StringEquals"]["bedrock:InferenceProfileArn"]
-    assert condition == profile_arn
 
 
 # --- least privilege: execution role -------------------------------------------------------------

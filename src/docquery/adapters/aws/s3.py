@@ -58,7 +58,8 @@ class S3BlobStore:
             response = await self._client.get_object(Bucket=self._bucket, Key=key)
         except ClientError as exc:
             raise _translate(exc, "read") from exc
-        async with response["Body"] as body:
+        body = response["Body"]
+        async with body:
             async for chunk in body.iter_chunks(chunk_size):
                 yield chunk
 

@@ -1,0 +1,123 @@
+"""Fixtures: the app on both profiles (embedded on a temp dir, aws on a moto server)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from docquery.app import create_app
+from docquery.settings import Settings
+from docquery.wiring import Services, open_services
+from support.moto import MotoServer
+from support.settings import ALICE_KEY, BOB_KEY, aws_settings, embedded_settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def offline_aws_env() -> Iterator[None]:
+    """Dummy credentials, no instance metadata, no real endpoint: nothing leaves 127.0.0.1."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith(("AWS_", "DOCQUERY_")) or name in ("S3_BUCKET", "DYNAMODB_TABLE"):
+                patch.delenv(name)
+        patch.setenv("AWS_ACCESS_KEY_ID", "testing")
+        patch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        patch.setenv("AWS_CONFIG_FILE", os.devnull)
+        patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(offline_aws_env: None) -> Iterator[str]:
+    server = MotoServer()
+    endpoint = server.start()
+    yield endpoint
+    server.stop()
+
+
+@dataclass
+class Harness:
+    """The running app for one profile: clients for two owners, and the stores to inspect."""
+
+    settings: Settings
+    alice: httpx.AsyncClient
+    bob: httpx.AsyncClient
+    anonymous: httpx.AsyncClient
+    stores: Services
+    app: Any
+
+    async def blob_keys(self) -> list[str]:
+        """Every stored blob key (and, on the embedded profile, any temporary upload file)."""
+        if self.settings.profile == "aws":
+            from support.aws_inspect import list_keys
+
+            return await list_keys(self.settings)
+        root = self.settings.data_dir
+        found = [p.relative_to(root / "blobs").as_posix() for p in (root / "blobs").rglob("*")]
+        return sorted([key for key in found if (root / "blobs" / key).is_file()]) + sorted(
+            f"tmp/{p.name}" for p in (root / "tmp").iterdir()
+        )
+
+    async def pending_uploads(self) -> int:
+        """Unfinished S3 multipart uploads (0 on the embedded profile, which has none)."""
+        if self.settings.profile != "aws":
+            return 0
+        from support.aws_inspect import count_multipart_uploads
+
+        return await count_multipart_uploads(self.settings)
+
+
+HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
+
+
+@pytest.fixture(params=["embedded", "aws"])
+def profile(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def make_harness(profile: str, tmp_path: Path, request: pytest.FixtureRequest) -> HarnessFactory:
+    """Build the app on the test's profile with optional settings overrides."""
+
+    @asynccontextmanager
+    async def build(**overrides: Any) -> AsyncIterator[Harness]:
+        if profile == "aws":
+            settings = await aws_settings(request.getfixturevalue("moto_endpoint"), **overrides)
+        else:
+            settings = embedded_settings(tmp_path / "data", **overrides)
+        async with AsyncExitStack() as stack:
+            app = create_app(settings)
+            manager = await stack.enter_async_context(LifespanManager(app))
+            clients = [
+                await stack.enter_async_context(_client(manager.app, key))
+                for key in (ALICE_KEY, BOB_KEY, None)
+            ]
+            stores = await stack.enter_async_context(open_services(settings))
+            yield Harness(settings, *clients, stores=stores, app=app)
+
+    return build
+
+
+@pytest.fixture
+async def harness(make_harness: HarnessFactory) -> AsyncIterator[Harness]:
+    async with make_harness() as built:
+        yield built
+
+
+def _client(app: Any, key: str | None) -> httpx.AsyncClient:
+    headers = {"X-API-Key": key} if key else {}
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://docquery.test",
+        headers=headers,
+        timeout=30,
+    )

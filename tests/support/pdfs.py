@@ -1,0 +1,26 @@
+"""Real PDFs for tests: the shared samples and small generated ones."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from pypdf import PdfWriter
+
+SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SAMPLE_PDFS = SHARED_DATA / "pdfs"
+
+
+def sample_pdf(name: str = "pdflatex-4-pages.pdf") -> bytes:
+    return (SAMPLE_PDFS / name).read_bytes()
+
+
+def make_pdf(marker: str = "", pages: int = 1) -> bytes:
+    """A valid PDF with blank pages; marker makes the bytes unique."""
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(width=612, height=792)
+    writer.add_metadata({"/Subject": marker or "docquery test"})
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    return buffer.getvalue()
