@@ -9,7 +9,6 @@ import pytest
 
 from docquery.errors import NotFound
 from docquery.ports import BlobStore
-
 from support.settings import PART_SIZE
 
 

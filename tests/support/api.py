@@ -40,3 +40,12 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     assert problem["status"] == status
     assert "title" in problem
     return problem
+
+
+def api_routes(app: Any) -> list[Any]:
+    """Every route of the app, through included routers (FastAPI may nest them)."""
+    found: list[Any] = []
+    for route in app.routes:
+        nested = getattr(route, "original_router", None)
+        found += api_routes(nested) if nested is not None else [route]
+    return found

@@ -47,12 +47,12 @@ class UploadPolicy:
 
 
 def clean_text(value: str) -> str:
-    """NFC-normalised text without control, format (bidi, zero-width) or separator characters."""
-    normalised = unicodedata.normalize("NFC", value)
+    """NFC-normalised single-line text: whitespace folded to one space; control, format
+    (bidi overrides, zero-width) and unassigned characters removed."""
     kept = (
-        ch if unicodedata.category(ch) not in ("Zl", "Zp", "Zs") else " "
-        for ch in normalised
-        if unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+        " " if ch.isspace() else ch
+        for ch in unicodedata.normalize("NFC", value)
+        if ch.isspace() or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
     )
     return " ".join("".join(kept).split())
 

@@ -1,0 +1,101 @@
+"""The docquery command: keygen, init, healthcheck, and refusing bad settings."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import socket
+from pathlib import Path
+
+import pytest
+
+from docquery.cli import main
+from docquery.wiring import open_aws_clients
+from support.moto import unique_name
+from support.settings import TEST_SECRET
+
+
+def test_keygen_prints_a_key_and_its_digest(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "alice"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    key = next(line for line in out if line.startswith("dq_"))
+    entry = out[-1]
+    assert entry == f"alice={hashlib.sha256(key.encode()).hexdigest()}"
+    assert len(key) > 40
+
+
+def test_keygen_refuses_a_bad_owner(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen", "a,b=c"]) == 2
+    assert "owner must match" in capsys.readouterr().err
+
+
+def test_init_embedded_creates_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOCQUERY_DATA_DIR", str(tmp_path / "store"))
+    assert main(["init"]) == 0
+    assert (tmp_path / "store" / "docquery.sqlite3").is_file()
+    assert (tmp_path / "store" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert "embedded storage ready" in capsys.readouterr().out
+
+
+def test_init_aws_is_idempotent(
+    moto_endpoint: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    bucket, table = unique_name("init-bucket"), unique_name("init-table")
+    env = {
+        "DOCQUERY_PROFILE": "aws",
+        "DOCQUERY_AUTH": "api_key",
+        "DOCQUERY_API_KEYS": f"ops={'0' * 64}",
+        "SECRET_KEY": TEST_SECRET,
+        "AWS_ENDPOINT_URL": moto_endpoint,
+        "S3_BUCKET": bucket,
+        "DYNAMODB_TABLE": table,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["init"]) == 0
+    assert main(["init"]) == 0
+    out = capsys.readouterr().out
+    assert f"bucket {bucket}: created" in out
+    assert f"bucket {bucket}: exists" in out
+    assert f"table {table}: created" in out
+    assert f"table {table}: exists" in out
+    asyncio.run(_assert_bucket_is_private_and_encrypted(bucket, table))
+
+
+async def _assert_bucket_is_private_and_encrypted(bucket: str, table: str) -> None:
+    from docquery.settings import Settings
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    async with open_aws_clients(settings) as clients:
+        encryption = await clients.s3.get_bucket_encryption(Bucket=bucket)
+        rule = encryption["ServerSideEncryptionConfiguration"]["Rules"][0]
+        assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+        block = (await clients.s3.get_public_access_block(Bucket=bucket))[
+            "PublicAccessBlockConfiguration"
+        ]
+        assert all(block.values())
+        description = (await clients.dynamodb.describe_table(TableName=table))["Table"]
+        indexes = {index["IndexName"] for index in description["GlobalSecondaryIndexes"]}
+        assert indexes == {"owner-created-index", "work-index"}
+
+
+def test_bad_settings_exit_2_with_the_reason(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCQUERY_PROFILE", "aws")
+    assert main(["init"]) == 2
+    assert "allowed only with the embedded profile" in capsys.readouterr().err
+
+
+def test_healthcheck_fails_when_nothing_listens() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(["healthcheck", "--url", f"http://127.0.0.1:{port}/healthz", "--timeout", "1"]) == 1

@@ -1,0 +1,84 @@
+"""Settings: names from the deployment plan, units, and the rules that refuse unsafe setups."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from docquery.settings import AuthMode, Profile, Settings, is_loopback
+from support.settings import API_KEYS, TEST_SECRET
+
+
+def make(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_defaults_are_the_embedded_profile_on_loopback() -> None:
+    settings = make()
+    assert settings.profile is Profile.EMBEDDED
+    assert settings.auth is AuthMode.NONE
+    assert settings.host == "127.0.0.1"
+    assert int(settings.max_file_size) == 50_000_000
+    assert settings.allowed_extensions == [".pdf"]
+    assert settings.dynamodb_table == "medical-documents"
+    assert settings.max_request_size == 50_000_000 + 64 * 1024
+
+
+def test_deployment_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCQUERY_PROFILE", "aws")
+    monkeypatch.setenv("DOCQUERY_AUTH", "api_key")
+    monkeypatch.setenv("DOCQUERY_API_KEYS", f"alice={API_KEYS['alice']}, bob={API_KEYS['bob']}")
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
+    monkeypatch.setenv("MAX_FILE_SIZE", "20MiB")
+    monkeypatch.setenv("ALLOWED_EXTENSIONS", "pdf, .PDFA")
+    monkeypatch.setenv("S3_BUCKET", "bucket-x")
+    monkeypatch.setenv("DYNAMODB_TABLE", "table-x")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("CORS_ORIGINS", "https://a.example,https://b.example")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.profile is Profile.AWS
+    assert settings.api_keys == API_KEYS
+    assert int(settings.max_file_size) == 20 * 1024 * 1024
+    assert settings.allowed_extensions == [".pdf", ".pdfa"]
+    assert (settings.s3_bucket, settings.dynamodb_table) == ("bucket-x", "table-x")
+    assert settings.aws_region == "eu-west-1"
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"profile": "aws"}, "allowed only with the embedded profile"),
+        ({"host": "0.0.0.0"}, "allowed only with the embedded profile"),  # noqa: S104
+        ({"auth": "api_key"}, "needs DOCQUERY_API_KEYS"),
+        (
+            {"profile": "aws", "auth": "api_key", "api_keys": API_KEYS},
+            "needs a SECRET_KEY",
+        ),
+        (
+            {"profile": "aws", "auth": "api_key", "api_keys": API_KEYS, "secret_key": "change-me"},
+            "needs a SECRET_KEY",
+        ),
+        ({"auth": "api_key", "api_keys": "alice=abc"}, "not a sha256 hex digest"),
+        ({"auth": "api_key", "api_keys": "no-equals-sign"}, "OWNER=<sha256 hex>"),
+        ({"auth": "api_key", "api_keys": {"a#b": "0" * 64}}, "must match"),
+        ({"s3_part_size": "1MiB"}, "at least 5MiB"),
+    ],
+)
+def test_unsafe_or_broken_settings_refuse_to_start(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        make(**values)
+
+
+def test_aws_profile_starts_with_auth_and_a_real_secret() -> None:
+    settings = make(profile="aws", auth="api_key", api_keys=API_KEYS, secret_key=TEST_SECRET)
+    assert settings.profile is Profile.AWS
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("localhost", True),
+     ("0.0.0.0", False), ("192.168.1.4", False), ("example.com", False)],  # noqa: S104
+)  # fmt: skip
+def test_is_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
