@@ -2,11 +2,11 @@
 
 Run from the repository root with the dev environment active (moto[server] is a dev extra):
 
-    python bench/upload.py                                 # 50 and 200 MB, scenarios a-d
-    python bench/upload.py --sizes 50,200 --scenarios a,b,c,d --json bench-upload.json --strict
+    python bench/upload.py                        # 50 and 200 MB, scenarios a-d, 3 runs each
+    python bench/upload.py --sizes 50,200 --scenarios a,b,c,d --repeat 3 --json out.json --strict
 
-Scenarios; every scenario x size gets a fresh server process (uvicorn, one process, 127.0.0.1,
-a random free port) so that its peak RSS belongs to that one upload:
+Scenarios; every run (scenario x size x repeat) gets a fresh server process (uvicorn, one
+process, 127.0.0.1, a random free port) so that its peak RSS belongs to that one upload:
 
   a  raw request stream, sha256 only, no multipart parsing (bench/_baseline_app.py:raw_app)
   b  `docquery serve`, embedded profile (local blob files + SQLite)
@@ -20,7 +20,8 @@ upload; delta = peak - idle. Throughput is file bytes / wall time of the request
 bytes, RSS in MiB). The client streams a multipart body with an explicit Content-Length; the
 file is %PDF-1.7 followed by a 16 MiB pseudo-random pool (seeded per scenario and size, made
 before the clock starts) repeated to the size. The server's answer must be 201 with the same
-size and sha256, or the run fails.
+size and sha256, or the run fails. A row of the table is the median time (and CPU) of the
+runs and the memory of the run with the largest delta; --json keeps every run.
 
 The target checked: (b) and (c) raise peak RSS by less than 48 MiB for a 200 MB upload. It
 prints PASS/FAIL; only --strict turns FAIL into exit status 1.
@@ -38,13 +39,14 @@ import random
 import secrets
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 
@@ -84,6 +86,7 @@ class Server:
     log: Path
     headers: dict[str, str] = field(default_factory=dict)
     hashes_whole_body: bool = False
+    moto_pid: int | None = None
 
 
 @dataclass
@@ -96,6 +99,8 @@ class Result:
     peak_mib: float
     delta_mib: float
     server_cpu_s: float
+    moto_cpu_s: float | None
+    client_cpu_s: float
     peak_reset: bool
 
 
@@ -119,7 +124,9 @@ def base_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-def spawn(stack: contextlib.ExitStack, name: str, cmd: list[str], env: dict[str, str], cwd: Path):
+def spawn(
+    stack: contextlib.ExitStack, name: str, cmd: list[str], env: dict[str, str], cwd: Path
+) -> tuple[subprocess.Popen[bytes], Path]:
     """Start a process in its own session, logging to cwd/name.log; stopped when stack exits."""
     log = cwd / f"{name}.log"
     with log.open("wb") as out:
@@ -192,33 +199,38 @@ def cpu_seconds(pid: int) -> float:
 # --- scenarios -------------------------------------------------------------------------------
 
 
-def start_bench_app(stack, workdir: Path, app: str, env: dict[str, str]) -> Server:
+def start_bench_app(
+    stack: contextlib.ExitStack, workdir: Path, app: str, env: dict[str, str]
+) -> Server:
     port = free_port()
     cmd = [sys.executable, "-m", "uvicorn", f"_baseline_app:{app}", "--app-dir", str(BENCH_DIR)]
     cmd += ["--host", HOST, "--port", str(port), "--no-access-log", "--log-level", "warning"]
     return start_server(stack, workdir, cmd, env, port)
 
 
-def start_docquery(stack, workdir: Path, env: dict[str, str]) -> Server:
+def start_docquery(stack: contextlib.ExitStack, workdir: Path, env: dict[str, str]) -> Server:
     port = free_port()
     cmd = [str(BIN_DIR / "docquery"), "serve", "--host", HOST, "--port", str(port)]
     return start_server(stack, workdir, cmd, env, port)
 
 
-def start_server(stack, workdir: Path, cmd: list[str], env: dict[str, str], port: int) -> Server:
+def start_server(
+    stack: contextlib.ExitStack, workdir: Path, cmd: list[str], env: dict[str, str], port: int
+) -> Server:
     proc, log = spawn(stack, "server", cmd, env, workdir)
     url = f"http://{HOST}:{port}"
     wait_until_up(proc, f"{url}/healthz", log)
     return Server(url=f"{url}/v1/documents", pid=proc.pid, log=log)
 
 
-def start_moto(stack, workdir: Path) -> str:
+def start_moto(stack: contextlib.ExitStack, workdir: Path) -> tuple[str, int]:
+    """A moto server of its own (its memory is not the server's); returns its URL and pid."""
     port = free_port()
     cmd = [str(BIN_DIR / "moto_server"), "-H", HOST, "-p", str(port)]
     proc, log = spawn(stack, "moto", cmd, base_env(workdir), workdir)
     url = f"http://{HOST}:{port}"
     wait_until_up(proc, f"{url}/moto-api/", log)
-    return url
+    return url, proc.pid
 
 
 def aws_env(workdir: Path, endpoint: str) -> tuple[dict[str, str], str]:
@@ -263,15 +275,17 @@ def start_scenario(scenario: str, stack: contextlib.ExitStack, workdir: Path) ->
             "MAX_FILE_SIZE": "300MB",
         }
         return start_docquery(stack, workdir, env)
-    env, key = aws_env(workdir, start_moto(stack, workdir))
+    moto_url, moto_pid = start_moto(stack, workdir)
+    env, key = aws_env(workdir, moto_url)
     docquery_init(workdir, env)  # the bucket (and table) for c, the same bucket setup for d
     if scenario == "c":
         server = start_docquery(stack, workdir, env)
         server.headers = {"X-API-Key": key}
-        return server
-    return start_bench_app(
-        stack, workdir, "uploadfile_app", env | {"BENCH_S3_BUCKET": env["S3_BUCKET"]}
-    )
+    else:
+        bucket = {"BENCH_S3_BUCKET": env["S3_BUCKET"]}
+        server = start_bench_app(stack, workdir, "uploadfile_app", env | bucket)
+    server.moto_pid = moto_pid
+    return server
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -319,15 +333,21 @@ class Upload:
         return hasher.hexdigest()
 
 
-def post_upload(client: httpx.Client, server: Server, upload: Upload) -> float:
-    """Send the upload; return the request's wall time. Anything but a correct 201 raises."""
+@dataclass
+class Timing:
+    seconds: float
+    client_cpu_s: float
+
+
+def post_upload(client: httpx.Client, server: Server, upload: Upload) -> Timing:
+    """Send the upload and time it. Anything but a 201 with the same size and sha256 raises."""
     headers = server.headers | {
         "Content-Type": f"multipart/form-data; boundary={upload.boundary}",
         "Content-Length": str(upload.length),
     }
-    started = time.perf_counter()
+    cpu, started = time.process_time(), time.perf_counter()
     response = client.post(server.url, content=upload.body(), headers=headers)
-    seconds = time.perf_counter() - started
+    timing = Timing(time.perf_counter() - started, time.process_time() - cpu)
     if response.status_code != 201:
         raise BenchError(f"{server.url} answered {response.status_code}: {response.text[:500]}")
     answer = response.json()
@@ -335,12 +355,12 @@ def post_upload(client: httpx.Client, server: Server, upload: Upload) -> float:
     expected = (size, upload.sha256(server.hashes_whole_body))
     if (answer.get("size"), answer.get("sha256")) != expected:
         raise BenchError(f"{server.url} stored something else: {answer}")
-    return seconds
+    return timing
 
 
-def measure(scenario: str, size_mb: int, base_seed: int) -> Result:
+def measure(scenario: str, size_mb: int, base_seed: int, repeat: int) -> Result:
     """One upload of size_mb against a fresh server for scenario; everything stopped after."""
-    seed = zlib.crc32(f"{scenario}:{size_mb}:{base_seed}".encode())
+    seed = zlib.crc32(f"{scenario}:{size_mb}:{base_seed}:{repeat}".encode())
     with (
         tempfile.TemporaryDirectory(prefix=f"docquery-bench-{scenario}-") as tmp,
         contextlib.ExitStack() as stack,
@@ -352,24 +372,47 @@ def measure(scenario: str, size_mb: int, base_seed: int) -> Result:
         upload = Upload(size_mb * MB, seed)  # the pool is made here, before the clock starts
         idle = proc_status(server.pid)["VmRSS"]
         peak_reset = reset_peak(server.pid)
-        cpu_before = cpu_seconds(server.pid)
-        seconds = post_upload(client, server, upload)
-        cpu = cpu_seconds(server.pid) - cpu_before
+        before = {pid: cpu_seconds(pid) for pid in (server.pid, server.moto_pid) if pid}
+        timing = post_upload(client, server, upload)
+        cpu = {pid: cpu_seconds(pid) - start for pid, start in before.items()}
         peak = proc_status(server.pid)["VmHWM"]
     return Result(
         scenario=scenario,
         size_mb=size_mb,
-        seconds=round(seconds, 3),
-        mb_per_s=round(size_mb / seconds, 1),
+        seconds=round(timing.seconds, 3),
+        mb_per_s=round(size_mb / timing.seconds, 1),
         idle_mib=round(idle, 1),
         peak_mib=round(peak, 1),
         delta_mib=round(peak - idle, 1),
-        server_cpu_s=round(cpu, 2),
+        server_cpu_s=round(cpu[server.pid], 2),
+        moto_cpu_s=round(cpu[server.moto_pid], 2) if server.moto_pid else None,
+        client_cpu_s=round(timing.client_cpu_s, 2),
         peak_reset=peak_reset,
     )
 
 
 # --- report ----------------------------------------------------------------------------------
+
+
+def summarise(runs: list[Result]) -> list[Result]:
+    """One row per scenario and size: median time and CPU; memory of the run with most delta."""
+    rows = []
+    for key in dict.fromkeys((r.scenario, r.size_mb) for r in runs):
+        same = [r for r in runs if (r.scenario, r.size_mb) == key]
+        seconds = statistics.median(r.seconds for r in same)
+        moto = [r.moto_cpu_s for r in same if r.moto_cpu_s is not None]
+        worst = max(same, key=lambda r: r.delta_mib)
+        rows.append(
+            replace(
+                worst,
+                seconds=round(seconds, 3),
+                mb_per_s=round(worst.size_mb / seconds, 1),
+                server_cpu_s=round(statistics.median(r.server_cpu_s for r in same), 2),
+                moto_cpu_s=round(statistics.median(moto), 2) if moto else None,
+                client_cpu_s=round(statistics.median(r.client_cpu_s for r in same), 2),
+            )
+        )
+    return rows
 
 
 def machine_info() -> dict[str, object]:
@@ -393,7 +436,7 @@ def ratio(value: float, base: float | None) -> str:
 
 def print_table(results: list[Result]) -> None:
     header = ("scenario", "size MB", "s", "MB/s", "x(a)", "idle MiB", "peak MiB", "delta MiB")
-    header += ("delta x(a)", "srv CPU s")
+    header += ("delta x(a)", "CPU s: server", "moto", "client")
     rows = [header]
     for r in results:
         base = next((b for b in results if b.scenario == "a" and b.size_mb == r.size_mb), None)
@@ -409,6 +452,8 @@ def print_table(results: list[Result]) -> None:
                 f"{r.delta_mib:.1f}",
                 ratio(r.delta_mib, base.delta_mib if base and base.delta_mib > 0 else None),
                 f"{r.server_cpu_s:.2f}",
+                "-" if r.moto_cpu_s is None else f"{r.moto_cpu_s:.2f}",
+                f"{r.client_cpu_s:.2f}",
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
@@ -449,13 +494,19 @@ def csv_of(kind: Callable[[str], object], allowed: Callable[[object], bool]):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sizes = csv_of(int, lambda n: 1 <= n <= 290)  # MAX_FILE_SIZE is 300MB
+    scenarios = csv_of(str, lambda s: s in SCENARIOS)
+    parser.add_argument("--sizes", type=sizes, default=[50, 200], help="MB, e.g. 50,200")
+    parser.add_argument("--scenarios", type=scenarios, default=list(SCENARIOS), help="e.g. a,b,c,d")
     parser.add_argument(
-        "--sizes", type=csv_of(int, lambda n: 1 <= n <= 290), default=[50, 200], help="MB each"
+        "--repeat",
+        type=int,
+        choices=range(1, 21),
+        default=3,
+        metavar="N",
+        help="runs of each (the table shows the median time and the largest memory delta)",
     )
-    parser.add_argument(
-        "--scenarios", type=csv_of(str, lambda s: s in SCENARIOS), default=list(SCENARIOS)
-    )
-    parser.add_argument("--json", type=Path, help="also write machine and results here")
+    parser.add_argument("--json", type=Path, help="also write the machine and every run here")
     parser.add_argument("--seed", type=int, default=0, help="changes every file's content")
     parser.add_argument("--strict", action="store_true", help="exit 1 if the target fails")
     return parser.parse_args(argv)
@@ -465,16 +516,25 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     machine = machine_info()
     print(f"machine: {json.dumps(machine)}")
-    results: list[Result] = []
-    for size_mb in args.sizes:
-        for scenario in sorted(set(args.scenarios)):
-            print(f"running ({scenario}) {SCENARIOS[scenario]}, {size_mb} MB ...", flush=True)
-            results.append(measure(scenario, size_mb, args.seed))
+    runs: list[Result] = []
+    for repeat in range(args.repeat):
+        for size_mb in args.sizes:
+            for scenario in sorted(set(args.scenarios)):
+                name = f"({scenario}) {SCENARIOS[scenario]}, {size_mb} MB"
+                print(f"run {repeat + 1}/{args.repeat}: {name} ...", flush=True)
+                runs.append(measure(scenario, size_mb, args.seed, repeat))
+    results = summarise(runs)
     print()
     print_table(results)
     ok = check_target(results)
     if args.json:
-        report = {"machine": machine, "results": [asdict(r) for r in results], "target_ok": ok}
+        report = {
+            "machine": machine,
+            "repeat": args.repeat,
+            "results": [asdict(r) for r in results],
+            "runs": [asdict(r) for r in runs],
+            "target_ok": ok,
+        }
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 1 if args.strict and ok is False else 0
 
