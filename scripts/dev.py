@@ -69,9 +69,10 @@ def main(argv: list[str]) -> int:
 
 
 def lint() -> int:
+    code = [name for name in ("src", "tests", "bench", "scripts") if (ROOT / name).is_dir()]
     checks = [
-        (BIN / "ruff", "check", "src", "tests", "bench", "scripts"),
-        (BIN / "ruff", "format", "--check", "src", "tests", "bench", "scripts"),
+        (BIN / "ruff", "check", *code),
+        (BIN / "ruff", "format", "--check", *code),
         (BIN / "mypy",),
         (BIN / "hadolint", "--failure-threshold", "warning", "Dockerfile"),
     ]
