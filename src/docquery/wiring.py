@@ -81,7 +81,8 @@ async def open_aws_clients(settings: Settings) -> AsyncIterator[AwsClients]:
 
     session = aioboto3.Session(region_name=settings.aws_region)
     common: dict[str, Any] = {
-        "retries": {"mode": "standard", "max_attempts": settings.aws_max_attempts},
+        # total_max_attempts counts the first try; botocore's max_attempts would add one.
+        "retries": {"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
         "connect_timeout": 5,
         "read_timeout": 60,
         "max_pool_connections": 32,

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from docquery.errors import DocQueryError
@@ -96,6 +97,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _client_disconnected(request: Request, exc: Exception) -> JSONResponse:
+    # Nobody reads this answer; the upload was already aborted and cleaned up on the way out.
+    log.info("request.client_disconnected", extra={"code": "client_disconnected"})
+    return problem_response(status=400, code="client_disconnected", title="Client disconnected")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.error("request.crashed", exc_info=exc)
     return problem_response(status=500, code="internal_error", title="Internal error")
@@ -105,6 +112,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DocQueryError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unexpected_error)
 
 
