@@ -49,6 +49,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -71,6 +72,9 @@ SCENARIOS = {
     "c": "docquery aws (moto)",
     "d": "UploadFile + upload_fileobj (moto)",
 }
+
+
+T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
@@ -156,7 +160,7 @@ def wait_until_up(proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise BenchError(f"{proc.args} exited with {proc.returncode}:\n{tail(log)}")
+            raise BenchError(f"{log.stem} exited with {proc.returncode}:\n{tail(log)}")
         with contextlib.suppress(httpx.TransportError):
             if httpx.get(url, timeout=2).status_code < 500:
                 return
@@ -435,13 +439,13 @@ def ratio(value: float, base: float | None) -> str:
 
 
 def print_table(results: list[Result]) -> None:
-    header = ("scenario", "size MB", "s", "MB/s", "x(a)", "idle MiB", "peak MiB", "delta MiB")
-    header += ("delta x(a)", "CPU s: server", "moto", "client")
+    header = ["scenario", "size MB", "s", "MB/s", "x(a)", "idle MiB", "peak MiB", "delta MiB"]
+    header += ["delta x(a)", "CPU s: server", "moto", "client"]
     rows = [header]
     for r in results:
         base = next((b for b in results if b.scenario == "a" and b.size_mb == r.size_mb), None)
         rows.append(
-            (
+            [
                 f"{r.scenario} {SCENARIOS[r.scenario]}",
                 str(r.size_mb),
                 f"{r.seconds:.2f}",
@@ -454,7 +458,7 @@ def print_table(results: list[Result]) -> None:
                 f"{r.server_cpu_s:.2f}",
                 "-" if r.moto_cpu_s is None else f"{r.moto_cpu_s:.2f}",
                 f"{r.client_cpu_s:.2f}",
-            )
+            ]
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
@@ -482,8 +486,10 @@ def check_target(results: list[Result]) -> bool | None:
 # --- main ------------------------------------------------------------------------------------
 
 
-def csv_of(kind: Callable[[str], object], allowed: Callable[[object], bool]):
-    def parse(text: str) -> list[object]:
+def csv_of(kind: Callable[[str], T], allowed: Callable[[T], bool]) -> Callable[[str], list[T]]:
+    """An argparse type for a comma-separated list of kind, each item allowed."""
+
+    def parse(text: str) -> list[T]:
         items = [kind(item.strip()) for item in text.split(",") if item.strip()]
         if not items or not all(allowed(item) for item in items):
             raise argparse.ArgumentTypeError(f"invalid list: {text!r}")

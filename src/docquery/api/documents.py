@@ -168,10 +168,10 @@ async def download_document(
     redirect: bool = False,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
+    document = await service.get_document(
+        owner=principal.owner, document_id=document_id, documents=services.documents
+    )
     if redirect:
-        document = await service.get_document(
-            owner=principal.owner, document_id=document_id, documents=services.documents
-        )
         url = await service.presigned_content_url(
             document=document,
             disposition=content_disposition(document.filename),
@@ -180,26 +180,19 @@ async def download_document(
         )
         if url is not None:
             return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
-    content = await service.open_content(
-        owner=principal.owner,
-        document_id=document_id,
-        documents=services.documents,
-        blobs=services.blobs,
-    )
-    document = content.document
     headers = {
         "ETag": document.content_etag,
         "X-Content-Type-Options": "nosniff",
         "Cache-Control": "private, no-store",
     }
     if if_none_match is not None and document.content_etag in _etags(if_none_match):
-        await content.chunks.aclose()  # type: ignore[attr-defined]
         return Response(status_code=304, headers=headers)
+    chunks = await service.open_content(document=document, blobs=services.blobs)
     headers |= {
         "Content-Disposition": content_disposition(document.filename),
         "Content-Length": str(document.size),
     }
-    return StreamingResponse(content.chunks, media_type="application/pdf", headers=headers)
+    return StreamingResponse(chunks, media_type="application/pdf", headers=headers)
 
 
 @router.patch(

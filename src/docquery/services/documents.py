@@ -46,12 +46,6 @@ class DocumentList:
     next_cursor: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Content:
-    document: Document
-    chunks: AsyncIterator[bytes]
-
-
 async def list_documents(
     *,
     owner: str,
@@ -110,18 +104,15 @@ async def update_document(
     return updated
 
 
-async def open_content(
-    *, owner: str, document_id: str, documents: DocumentStore, blobs: BlobStore
-) -> Content:
-    """The document and a stream of its original bytes."""
-    document = await documents.get(owner=owner, document_id=document_id)
+async def open_content(*, document: Document, blobs: BlobStore) -> AsyncIterator[bytes]:
+    """A stream of the document's original bytes."""
     chunks = blobs.read(document.blob_key)
     # Read the first chunk now, so a missing blob is an error before the response starts.
     try:
         first = await anext(chunks)
     except StopAsyncIteration:
         first = b""
-    return Content(document=document, chunks=_prepend(first, chunks))
+    return _prepend(first, chunks)
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
