@@ -24,6 +24,11 @@ _COLUMNS = (
     "page_count, created_at, updated_at, version"
 )
 
+_UPDATE_EDITABLE = (
+    "UPDATE documents SET title = ?, tags = ?, updated_at = ?, version = version + 1 "  # noqa: S608
+    f"WHERE id = ? RETURNING {_COLUMNS}"
+)
+
 
 class SqliteDocumentStore:
     """Document records in SQLite; the (owner, sha256) pair is unique."""
@@ -35,14 +40,7 @@ class SqliteDocumentStore:
         await self._db.run(self._db.transaction, lambda conn: self._insert(conn, document))
 
     async def get(self, *, owner: str, document_id: str) -> Document:
-        rows = await self._db.run(
-            self._db.query,
-            f"SELECT {_COLUMNS} FROM documents WHERE id = ? AND owner = ?",  # noqa: S608
-            (document_id, owner),
-        )
-        if not rows:
-            raise NotFound(f"document {document_id} not found")
-        return _to_document(rows[0])
+        return await self._db.run(self._db.read, lambda conn: _owned(conn, owner, document_id))
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
         rows = await self._db.run(
@@ -87,31 +85,14 @@ class SqliteDocumentStore:
         expected_version: int | None,
     ) -> Document:
         def apply(conn: sqlite3.Connection) -> Document:
-            row = conn.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE id = ? AND owner = ?",  # noqa: S608
-                (document_id, owner),
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"document {document_id} not found")
-            current = _to_document(row)
+            current = _owned(conn, owner, document_id)
             if expected_version is not None and current.version != expected_version:
                 raise PreconditionFailed("the document changed since that ETag was issued")
             title = changes.title if changes.title is not None else current.title
             tags = changes.tags if changes.tags is not None else current.tags
-            conn.execute(
-                "UPDATE documents SET title = ?, tags = ?, updated_at = ?, version = version + 1 "
-                "WHERE id = ? AND version = ?",
-                (
-                    title,
-                    json.dumps(list(tags)),
-                    format_timestamp(utcnow()),
-                    current.id,
-                    current.version,
-                ),
-            )
             updated = conn.execute(
-                f"SELECT {_COLUMNS} FROM documents WHERE id = ?",  # noqa: S608
-                (document_id,),
+                _UPDATE_EDITABLE,
+                (title, json.dumps(list(tags)), format_timestamp(utcnow()), current.id),
             ).fetchone()
             return _to_document(updated)
 
@@ -150,6 +131,17 @@ class SqliteDocumentStore:
             if existing is None:
                 raise
             raise DuplicateContent(existing["id"]) from exc
+
+
+def _owned(conn: sqlite3.Connection, owner: str, document_id: str) -> Document:
+    """The owner's document, or NotFound (another owner's id looks exactly like a missing one)."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM documents WHERE id = ? AND owner = ?",  # noqa: S608
+        (document_id, owner),
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"document {document_id} not found")
+    return _to_document(row)
 
 
 def _to_row(document: Document) -> tuple[Any, ...]:

@@ -78,6 +78,10 @@ class Database:
         conn.commit()
         return result
 
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn outside a write transaction (call on the database thread)."""
+        return fn(self._connection())
+
     def query(self, sql: str, params: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Read rows (call on the database thread)."""
         return self._connection().execute(sql, params).fetchall()
