@@ -23,7 +23,7 @@ STAMP = VENV / ".docquery-installed"
 
 def ensure_env(extra: str) -> None:
     """Create the virtualenv and install the project with the given extra, if not current."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - any python3 may run this script
         sys.exit("docquery needs Python 3.11 or newer")
     if not PYTHON.exists():
         print("creating .venv", flush=True)
