@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from docquery.app import create_app
-from docquery.settings import Settings
-from docquery.wiring import Services, open_services
+from docquery.wiring import open_services
+from support.harness import Harness, HarnessFactory
 from support.moto import MotoServer
 from support.settings import ALICE_KEY, BOB_KEY, aws_settings, embedded_settings
 
@@ -42,41 +41,6 @@ def moto_endpoint(offline_aws_env: None) -> Iterator[str]:
     endpoint = server.start()
     yield endpoint
     server.stop()
-
-
-@dataclass
-class Harness:
-    """The running app for one profile: clients for two owners, and the stores to inspect."""
-
-    settings: Settings
-    alice: httpx.AsyncClient
-    bob: httpx.AsyncClient
-    anonymous: httpx.AsyncClient
-    stores: Services
-    app: Any
-
-    async def blob_keys(self) -> list[str]:
-        """Every stored blob key (and, on the embedded profile, any temporary upload file)."""
-        if self.settings.profile == "aws":
-            from support.aws_inspect import list_keys
-
-            return await list_keys(self.settings)
-        root = self.settings.data_dir
-        found = [p.relative_to(root / "blobs").as_posix() for p in (root / "blobs").rglob("*")]
-        return sorted([key for key in found if (root / "blobs" / key).is_file()]) + sorted(
-            f"tmp/{p.name}" for p in (root / "tmp").iterdir()
-        )
-
-    async def pending_uploads(self) -> int:
-        """Unfinished S3 multipart uploads (0 on the embedded profile, which has none)."""
-        if self.settings.profile != "aws":
-            return 0
-        from support.aws_inspect import count_multipart_uploads
-
-        return await count_multipart_uploads(self.settings)
-
-
-HarnessFactory = Callable[..., AbstractAsyncContextManager[Harness]]
 
 
 @pytest.fixture(params=["embedded", "aws"])

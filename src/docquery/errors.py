@@ -110,9 +110,33 @@ class DuplicateContent(Conflict):
         self.existing_id = existing_id
 
 
+class DocumentBusy(Conflict):
+    code, title = "document_busy", "Document is being processed"
+
+
+class NotReady(Conflict):
+    code, title = "not_ready", "Not ready"
+
+
+class LeaseLost(DocQueryError):
+    """A worker's lease on a document is gone; it must stop working on it."""
+
+    status, code, title = 409, "lease_lost", "Lease lost"
+
+
 class StoreUnavailable(DocQueryError):
     status, code, title = 503, "store_unavailable", "Storage unavailable"
 
 
 class StorageError(DocQueryError):
     status, code, title = 502, "storage_error", "Storage failed"
+
+
+class ModelFailed(DocQueryError):
+    """The language model did not produce a result; `failure_code` says why."""
+
+    status, code, title = 503, "model_unavailable", "Language model unavailable"
+
+    def __init__(self, failure_code: str, detail: str | None = None) -> None:
+        super().__init__(detail or failure_code)
+        self.failure_code = failure_code

@@ -20,6 +20,13 @@ class Profile(StrEnum):
     AWS = "aws"
 
 
+class LanguageModelChoice(StrEnum):
+    AUTO = "auto"  # bedrock on the aws profile, local on the embedded one
+    LOCAL = "local"
+    BEDROCK = "bedrock"
+    DISABLED = "disabled"
+
+
 class AuthMode(StrEnum):
     NONE = "none"
     API_KEY = "api_key"
@@ -78,6 +85,47 @@ class Settings(BaseSettings):
     presigned_url_ttl: int = Field(300, ge=1, le=3600, validation_alias=_env("PRESIGNED_URL_TTL"))
     dynamodb_table: str = Field("medical-documents", validation_alias=_env("DYNAMODB_TABLE"))
     aws_max_attempts: int = Field(5, ge=1, le=10, validation_alias=_env("AWS_MAX_ATTEMPTS"))
+
+    # Processing pipeline.
+    pipeline_concurrency: int = Field(2, ge=1, le=64, validation_alias=_env("PIPELINE_CONCURRENCY"))
+    job_lease_seconds: int = Field(60, ge=5, le=3600, validation_alias=_env("JOB_LEASE_SECONDS"))
+    job_max_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("JOB_MAX_ATTEMPTS"))
+    sweep_interval_seconds: float = Field(
+        15.0, gt=0, le=3600, validation_alias=_env("SWEEP_INTERVAL_SECONDS")
+    )
+    extract_workers: int = Field(1, ge=1, le=32, validation_alias=_env("EXTRACT_WORKERS"))
+    extract_timeout_seconds: float = Field(
+        120.0, gt=0, le=3600, validation_alias=_env("EXTRACT_TIMEOUT_SECONDS")
+    )
+    extract_memory_limit: ByteSize = Field(
+        ByteSize(1024**3), validation_alias=_env("EXTRACT_MEMORY_LIMIT")
+    )
+    max_pages: int = Field(2000, ge=1, validation_alias=_env("MAX_PAGES"))
+    max_extracted_chars: int = Field(
+        5_000_000, ge=1000, validation_alias=_env("MAX_EXTRACTED_CHARS")
+    )
+    textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
+
+    # Summaries.
+    language_model: LanguageModelChoice = Field(
+        LanguageModelChoice.AUTO, validation_alias=_env("DOCQUERY_LANGUAGE_MODEL")
+    )
+    bedrock_model_id: str = Field(
+        "us.anthropic.claude-sonnet-4-6", validation_alias=_env("BEDROCK_MODEL_ID")
+    )
+    bedrock_endpoint_url: str | None = Field(
+        None, validation_alias=_env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
+    )
+    bedrock_timeout_seconds: float = Field(
+        120.0, gt=0, le=900, validation_alias=_env("BEDROCK_TIMEOUT_SECONDS")
+    )
+    bedrock_concurrency: int = Field(2, ge=1, le=64, validation_alias=_env("BEDROCK_CONCURRENCY"))
+    bedrock_max_input_tokens: int = Field(
+        40_000, ge=1000, validation_alias=_env("BEDROCK_MAX_INPUT_TOKENS")
+    )
+    bedrock_max_output_tokens: int = Field(
+        2_000, ge=100, le=32_000, validation_alias=_env("BEDROCK_MAX_OUTPUT_TOKENS")
+    )
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -141,6 +189,14 @@ class Settings(BaseSettings):
             if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
                 raise ValueError("the aws profile needs a SECRET_KEY of at least 32 random chars")
         return self
+
+    @property
+    def effective_language_model(self) -> LanguageModelChoice:
+        if self.language_model is not LanguageModelChoice.AUTO:
+            return self.language_model
+        if self.profile is Profile.AWS:
+            return LanguageModelChoice.BEDROCK
+        return LanguageModelChoice.LOCAL
 
     @property
     def max_request_size(self) -> int:

@@ -8,8 +8,8 @@ import re
 import pytest
 from fastapi.routing import APIRoute
 
-from conftest import Harness
 from support.api import api_routes, assert_problem, upload, upload_ok
+from support.harness import Harness
 from support.pdfs import make_pdf
 from support.settings import ALICE_KEY
 

@@ -21,7 +21,7 @@ from support.multipart import CountingStream
 from support.pdfs import make_pdf
 
 if TYPE_CHECKING:
-    from conftest import Harness, HarnessFactory
+    from support.harness import Harness, HarnessFactory
 
 BOUNDARY = b"bad-uploads-boundary-7f3a"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64

@@ -7,8 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from conftest import Harness
 from support.api import assert_problem, upload, upload_ok
+from support.harness import Harness
 from support.pdfs import make_pdf, sample_pdf
 
 DOCUMENT_FIELDS = {

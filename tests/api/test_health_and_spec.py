@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from conftest import Harness
 from docquery.wiring import open_aws_clients
 from support.api import assert_problem
+from support.harness import Harness
 
 
 async def test_liveness(harness: Harness) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import Harness
 from docquery.logs import JsonFormatter
 from support.api import upload_ok
+from support.harness import Harness
 from support.pdfs import make_pdf
 
 CANARY = "CANARY-7f3a-Jane-Doe-1957"

@@ -24,7 +24,7 @@ from docquery.domain.documents import ListQuery
 from support.pdfs import make_pdf
 
 if TYPE_CHECKING:
-    from conftest import Harness, HarnessFactory
+    from support.harness import Harness, HarnessFactory
 
 BOUNDARY = b"disconnect-boundary-51c2"
 CHUNK = 64 * 1024

@@ -7,12 +7,30 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from docquery.domain.processing import Failure, ProcessingStage, Progress, SummaryStatus
+
 
 class DocumentStatus(StrEnum):
     QUEUED = "queued"
     PROCESSING = "processing"
     READY = "ready"
     FAILED = "failed"
+
+
+class WorkState(StrEnum):
+    """Whether a document has pipeline work outstanding: claimable, or held under a lease."""
+
+    QUEUED = "queued"
+    LEASED = "leased"
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A worker's claim on a document; every write it makes is fenced by all three fields."""
+
+    worker: str
+    attempt: int
+    expires_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +51,23 @@ class Document:
     updated_at: datetime
     page_count: int | None = None
     version: int = 1
+    stage: ProcessingStage | None = None
+    progress: Progress | None = None
+    failure: Failure | None = None
+    summary_status: SummaryStatus = SummaryStatus.PENDING
+    summary_failure: Failure | None = None
+    # Pipeline bookkeeping: never shown to clients.
+    attempts: int = 0
+    work_state: WorkState | None = WorkState.QUEUED
+    work_due_at: datetime | None = None
+    lease_owner: str | None = None
+    lease_expires_at: datetime | None = None
+
+    @property
+    def lease(self) -> Lease | None:
+        if self.lease_owner is None or self.lease_expires_at is None:
+            return None
+        return Lease(self.lease_owner, self.attempts, self.lease_expires_at)
 
     @property
     def etag(self) -> str:
@@ -89,6 +124,15 @@ def document_prefix(document_id: str) -> str:
 def blob_key_for(document_id: str) -> str:
     """The storage key of a document's original bytes: derived from the id, never the filename."""
     return f"{document_prefix(document_id)}original.pdf"
+
+
+def pages_key_for(document_id: str) -> str:
+    """The artifact holding the extracted text of every page."""
+    return f"{document_prefix(document_id)}pages.json"
+
+
+def summary_key_for(document_id: str) -> str:
+    return f"{document_prefix(document_id)}summary.json"
 
 
 def utcnow() -> datetime:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
-from docquery.domain.documents import Document, DocumentChanges, DocumentPage, ListQuery
+from docquery.domain.documents import Document, DocumentChanges, DocumentPage, Lease, ListQuery
 
 
 class DocumentStore(Protocol):
@@ -42,3 +43,20 @@ class DocumentStore(Protocol):
 
     async def check(self) -> None:
         """Raise StoreUnavailable unless the store answers."""
+
+    async def claim(self, *, worker: str, now: datetime, lease_seconds: float) -> Document | None:
+        """Lease the longest-waiting document whose work is due; exactly one caller wins it."""
+        ...
+
+    async def save_work(self, document: Document, *, lease: Lease) -> Document:
+        """Write the pipeline's fields of document, only while `lease` still holds; LeaseLost
+        otherwise (expired and taken over, released, or the document deleted)."""
+        ...
+
+    async def expired_leases(self, *, now: datetime, limit: int) -> list[Document]:
+        """Documents whose lease ran out before `now` (their worker died or hung)."""
+        ...
+
+    async def requeue(self, *, owner: str, document_id: str, now: datetime) -> Document:
+        """Reset a document for processing from scratch; Conflict while a worker holds it."""
+        ...

@@ -8,24 +8,30 @@ Items (key `pk` only):
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docquery.adapters.records import WORK_FIELDS, from_record, to_record, work_record
 from docquery.domain.documents import (
     Document,
     DocumentChanges,
     DocumentPage,
-    DocumentStatus,
+    Lease,
     ListQuery,
+    WorkState,
     format_timestamp,
-    parse_timestamp,
     utcnow,
 )
+from docquery.domain.pipeline_rules import requeued
 from docquery.errors import (
     AlreadyExists,
+    DocumentBusy,
     DuplicateContent,
+    LeaseLost,
     NotFound,
     PreconditionFailed,
     StorageError,
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 OWNER_CREATED_INDEX = "owner-created-index"
+WORK_INDEX = "work-index"
+_CLAIM_CANDIDATES = 5
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -198,6 +206,115 @@ class DynamoDbDocumentStore:
         if response["Table"].get("TableStatus") not in ("ACTIVE", "UPDATING"):
             raise StoreUnavailable("DynamoDB table is not active")
 
+    async def claim(self, *, worker: str, now: datetime, lease_seconds: float) -> Document | None:
+        candidates = await self._work_due(WorkState.QUEUED, before=now, limit=_CLAIM_CANDIDATES)
+        expires = format_timestamp(now + timedelta(seconds=lease_seconds))
+        for candidate in candidates:
+            values = {
+                ":queued": WorkState.QUEUED.value,
+                ":leased": WorkState.LEASED.value,
+                ":now": format_timestamp(now),
+                ":seen": candidate.attempts,
+                ":worker": worker,
+                ":expires": expires,
+                ":one": 1,
+            }
+            try:
+                response = await self._client.update_item(
+                    TableName=self._table,
+                    Key=_serialize({"pk": doc_pk(candidate.id)}),
+                    # The index is eventually consistent: the condition re-checks the item.
+                    ConditionExpression=(
+                        "work_state = :queued AND work_due_at <= :now AND attempts = :seen"
+                    ),
+                    UpdateExpression=(
+                        "SET work_state = :leased, lease_owner = :worker, "
+                        "lease_expires_at = :expires, work_due_at = :expires, "
+                        "attempts = attempts + :one, version = version + :one"
+                    ),
+                    ExpressionAttributeValues=_serialize(values),
+                    ReturnValues="ALL_NEW",
+                )
+            except ClientError as exc:
+                if _code(exc) == "ConditionalCheckFailedException":
+                    continue  # another worker won this one
+                raise _translate(exc) from exc
+            return _to_document(_deserialize(response["Attributes"]))
+        return None
+
+    async def save_work(self, document: Document, *, lease: Lease) -> Document:
+        work = work_record(document)
+        present = [name for name in WORK_FIELDS if work[name] is not None]
+        absent = [name for name in WORK_FIELDS if work[name] is None]
+        values = {f":{name}": work[name] for name in present} | {
+            ":now": format_timestamp(utcnow()),
+            ":one": 1,
+            ":fence_worker": lease.worker,
+            ":fence_attempt": lease.attempt,
+            ":fence_expires": format_timestamp(lease.expires_at),
+        }
+        # Every name goes through a placeholder: some (status) are DynamoDB reserved words.
+        sets = [f"#{name} = :{name}" for name in present]
+        expression = "SET " + ", ".join([*sets, "#updated_at = :now", "#version = #version + :one"])
+        if absent:
+            expression += " REMOVE " + ", ".join(f"#{name}" for name in absent)
+        names = {f"#{name}": name for name in (*WORK_FIELDS, "updated_at", "version")}
+        try:
+            response = await self._client.update_item(
+                TableName=self._table,
+                Key=_serialize({"pk": doc_pk(document.id)}),
+                ConditionExpression=(
+                    "#lease_owner = :fence_worker AND #attempts = :fence_attempt "
+                    "AND #lease_expires_at = :fence_expires"
+                ),
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=_serialize(values),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise LeaseLost(f"lease on {document.id} is gone") from exc
+            raise _translate(exc) from exc
+        return _to_document(_deserialize(response["Attributes"]))
+
+    async def expired_leases(self, *, now: datetime, limit: int) -> list[Document]:
+        return await self._work_due(WorkState.LEASED, before=now, limit=limit)
+
+    async def requeue(self, *, owner: str, document_id: str, now: datetime) -> Document:
+        current = await self.get(owner=owner, document_id=document_id)
+        if current.work_state is WorkState.LEASED:
+            raise DocumentBusy("the document is being processed; try again when it is done")
+        fresh = requeued(current, now=now, from_scratch=True)
+        item = _to_item(replace(fresh, updated_at=now, version=current.version + 1))
+        try:
+            await self._client.put_item(
+                TableName=self._table,
+                Item=_serialize(item),
+                ConditionExpression="version = :version",
+                ExpressionAttributeValues=_serialize({":version": current.version}),
+            )
+        except ClientError as exc:
+            if _code(exc) == "ConditionalCheckFailedException":
+                raise DocumentBusy("the document changed while being reset; try again") from exc
+            raise _translate(exc) from exc
+        return _to_document(item)
+
+    async def _work_due(self, state: WorkState, *, before: datetime, limit: int) -> list[Document]:
+        try:
+            response = await self._client.query(
+                TableName=self._table,
+                IndexName=WORK_INDEX,
+                KeyConditionExpression="work_state = :state AND work_due_at <= :before",
+                ExpressionAttributeValues=_serialize(
+                    {":state": state.value, ":before": format_timestamp(before)}
+                ),
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _translate(exc) from exc
+        return [_to_document(_deserialize(raw)) for raw in response.get("Items", [])]
+
     def _list_request(self, query: ListQuery) -> dict[str, Any]:
         key_condition = "#owner = :owner"
         values: dict[str, Any] = {":owner": query.owner}
@@ -257,48 +374,13 @@ class DynamoDbDocumentStore:
 
 
 def _to_item(document: Document) -> dict[str, Any]:
-    created = format_timestamp(document.created_at)
-    item: dict[str, Any] = {
-        "pk": doc_pk(document.id),
-        "id": document.id,
-        "owner": document.owner,
-        "created_sk": document.sort_key,
-        "title": document.title,
-        "filename": document.filename,
-        "content_type": document.content_type,
-        "size": document.size,
-        "sha256": document.sha256,
-        "blob_key": document.blob_key,
-        "tags": list(document.tags),
-        "status": document.status.value,
-        "page_count": document.page_count,
-        "created_at": created,
-        "updated_at": format_timestamp(document.updated_at),
-        "version": document.version,
-    }
-    if document.status in (DocumentStatus.QUEUED, DocumentStatus.PROCESSING):
-        item |= {"work_state": document.status.value, "work_due_at": created}
-    return item
+    # Absent, not NULL: the work index is sparse, and a key attribute cannot be NULL.
+    record = {key: value for key, value in to_record(document).items() if value is not None}
+    return {"pk": doc_pk(document.id), "created_sk": document.sort_key, **record}
 
 
 def _to_document(item: dict[str, Any]) -> Document:
-    page_count = item.get("page_count")
-    return Document(
-        id=str(item["id"]),
-        owner=str(item["owner"]),
-        title=str(item["title"]),
-        filename=str(item["filename"]),
-        content_type=str(item["content_type"]),
-        size=int(item["size"]),
-        sha256=str(item["sha256"]),
-        blob_key=str(item["blob_key"]),
-        tags=tuple(str(tag) for tag in item.get("tags", [])),
-        status=DocumentStatus(item["status"]),
-        page_count=int(page_count) if page_count is not None else None,
-        created_at=parse_timestamp(str(item["created_at"])),
-        updated_at=parse_timestamp(str(item["updated_at"])),
-        version=int(item["version"]),
-    )
+    return from_record(item)
 
 
 def _serialize(values: dict[str, Any]) -> dict[str, Any]:

@@ -4,30 +4,56 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import datetime, timedelta
 from typing import Any
 
 from docquery.adapters.local.sqlite import Database
+from docquery.adapters.records import FIELDS, WORK_FIELDS, from_record, to_record, work_record
 from docquery.domain.documents import (
     Document,
     DocumentChanges,
     DocumentPage,
-    DocumentStatus,
+    Lease,
     ListQuery,
+    WorkState,
     format_timestamp,
-    parse_timestamp,
     utcnow,
 )
-from docquery.errors import DuplicateContent, NotFound, PreconditionFailed, StoreUnavailable
-
-_COLUMNS = (
-    "id, owner, title, filename, content_type, size, sha256, blob_key, tags, status, "
-    "page_count, created_at, updated_at, version"
+from docquery.domain.pipeline_rules import requeued
+from docquery.errors import (
+    DocumentBusy,
+    DuplicateContent,
+    LeaseLost,
+    NotFound,
+    PreconditionFailed,
+    StoreUnavailable,
 )
 
+_COLUMNS = ", ".join(FIELDS)
+_SELECT = f"SELECT {_COLUMNS} FROM documents"  # noqa: S608
+_INSERT = f"INSERT INTO documents ({_COLUMNS}) VALUES ({', '.join('?' * len(FIELDS))})"  # noqa: S608
 _UPDATE_EDITABLE = (
     "UPDATE documents SET title = ?, tags = ?, updated_at = ?, version = version + 1 "  # noqa: S608
     f"WHERE id = ? RETURNING {_COLUMNS}"
 )
+_SET_WORK = ", ".join(f"{name} = ?" for name in WORK_FIELDS)
+_RESET_WORK = (
+    f"UPDATE documents SET {_SET_WORK}, updated_at = ?, version = version + 1 "  # noqa: S608
+    f"WHERE id = ? RETURNING {_COLUMNS}"
+)
+_UPDATE_WORK = (
+    f"UPDATE documents SET {_SET_WORK}, updated_at = ?, version = version + 1 "  # noqa: S608
+    "WHERE id = ? AND lease_owner = ? AND attempts = ? AND lease_expires_at = ? "
+    f"RETURNING {_COLUMNS}"
+)
+_CLAIM = (
+    "UPDATE documents SET work_state = ?, lease_owner = ?, lease_expires_at = ?, "  # noqa: S608
+    "work_due_at = ?, attempts = attempts + 1, version = version + 1 "
+    "WHERE id = (SELECT id FROM documents WHERE work_state = ? AND work_due_at <= ? "
+    f"ORDER BY work_due_at LIMIT 1) RETURNING {_COLUMNS}"
+)
+_LEASED = WorkState.LEASED.value
+_QUEUED = WorkState.QUEUED.value
 
 
 class SqliteDocumentStore:
@@ -37,16 +63,14 @@ class SqliteDocumentStore:
         self._db = db
 
     async def create(self, document: Document) -> None:
-        await self._db.run(self._db.transaction, lambda conn: self._insert(conn, document))
+        await self._db.run(self._db.transaction, lambda conn: _insert(conn, document))
 
     async def get(self, *, owner: str, document_id: str) -> Document:
         return await self._db.run(self._db.read, lambda conn: _owned(conn, owner, document_id))
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
         rows = await self._db.run(
-            self._db.query,
-            f"SELECT {_COLUMNS} FROM documents WHERE owner = ? AND sha256 = ?",  # noqa: S608
-            (owner, sha256),
+            self._db.query, f"{_SELECT} WHERE owner = ? AND sha256 = ?", (owner, sha256)
         )
         return _to_document(rows[0]) if rows else None
 
@@ -68,10 +92,7 @@ class SqliteDocumentStore:
         if query.created_before is not None:
             where.append("created_at < ?")
             params.append(format_timestamp(query.created_before))
-        sql = (
-            f"SELECT {_COLUMNS} FROM documents WHERE {' AND '.join(where)} "  # noqa: S608
-            "ORDER BY created_at DESC, id DESC LIMIT ?"
-        )
+        sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
         rows = await self._db.run(self._db.query, sql, [*params, query.limit + 1])
         items = [_to_document(row) for row in rows[: query.limit]]
         return DocumentPage(items=items, has_more=len(rows) > query.limit)
@@ -116,67 +137,86 @@ class SqliteDocumentStore:
         except sqlite3.Error as exc:
             raise StoreUnavailable("document database does not answer") from exc
 
-    @staticmethod
-    def _insert(conn: sqlite3.Connection, document: Document) -> None:
-        try:
-            conn.execute(
-                f"INSERT INTO documents ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608, E501
-                _to_row(document),
-            )
-        except sqlite3.IntegrityError as exc:
-            existing = conn.execute(
-                "SELECT id FROM documents WHERE owner = ? AND sha256 = ?",
-                (document.owner, document.sha256),
+    async def claim(self, *, worker: str, now: datetime, lease_seconds: float) -> Document | None:
+        expires = format_timestamp(now + timedelta(seconds=lease_seconds))
+
+        def take(conn: sqlite3.Connection) -> Document | None:
+            # One IMMEDIATE transaction holds the write lock across processes: one winner.
+            row = conn.execute(
+                _CLAIM,
+                (_LEASED, worker, expires, expires, _QUEUED, format_timestamp(now)),
             ).fetchone()
-            if existing is None:
-                raise
-            raise DuplicateContent(existing["id"]) from exc
+            return _to_document(row) if row is not None else None
+
+        return await self._db.run(self._db.transaction, take)
+
+    async def save_work(self, document: Document, *, lease: Lease) -> Document:
+        work = work_record(document)
+        params = [
+            *(work[name] for name in WORK_FIELDS),
+            format_timestamp(utcnow()),
+            document.id,
+            lease.worker,
+            lease.attempt,
+            format_timestamp(lease.expires_at),
+        ]
+
+        def write(conn: sqlite3.Connection) -> Document:
+            row = conn.execute(_UPDATE_WORK, params).fetchone()
+            if row is None:
+                raise LeaseLost(f"lease on {document.id} is gone")
+            return _to_document(row)
+
+        return await self._db.run(self._db.transaction, write)
+
+    async def expired_leases(self, *, now: datetime, limit: int) -> list[Document]:
+        rows = await self._db.run(
+            self._db.query,
+            f"{_SELECT} WHERE work_state = ? AND work_due_at < ? ORDER BY work_due_at LIMIT ?",
+            (_LEASED, format_timestamp(now), limit),
+        )
+        return [_to_document(row) for row in rows]
+
+    async def requeue(self, *, owner: str, document_id: str, now: datetime) -> Document:
+        def reset(conn: sqlite3.Connection) -> Document:
+            current = _owned(conn, owner, document_id)
+            if current.work_state is WorkState.LEASED:
+                raise DocumentBusy("the document is being processed; try again when it is done")
+            fresh = requeued(current, now=now, from_scratch=True)
+            work = work_record(fresh)
+            row = conn.execute(
+                _RESET_WORK,
+                [*(work[n] for n in WORK_FIELDS), format_timestamp(now), current.id],
+            ).fetchone()
+            return _to_document(row)
+
+        return await self._db.run(self._db.transaction, reset)
+
+
+def _insert(conn: sqlite3.Connection, document: Document) -> None:
+    record = to_record(document)
+    record["tags"] = json.dumps(record["tags"])
+    try:
+        conn.execute(_INSERT, [record[name] for name in FIELDS])
+    except sqlite3.IntegrityError as exc:
+        existing = conn.execute(
+            "SELECT id FROM documents WHERE owner = ? AND sha256 = ?",
+            (document.owner, document.sha256),
+        ).fetchone()
+        if existing is None:
+            raise
+        raise DuplicateContent(existing["id"]) from exc
 
 
 def _owned(conn: sqlite3.Connection, owner: str, document_id: str) -> Document:
     """The owner's document, or NotFound (another owner's id looks exactly like a missing one)."""
-    row = conn.execute(
-        f"SELECT {_COLUMNS} FROM documents WHERE id = ? AND owner = ?",  # noqa: S608
-        (document_id, owner),
-    ).fetchone()
+    row = conn.execute(f"{_SELECT} WHERE id = ? AND owner = ?", (document_id, owner)).fetchone()
     if row is None:
         raise NotFound(f"document {document_id} not found")
     return _to_document(row)
 
 
-def _to_row(document: Document) -> tuple[Any, ...]:
-    return (
-        document.id,
-        document.owner,
-        document.title,
-        document.filename,
-        document.content_type,
-        document.size,
-        document.sha256,
-        document.blob_key,
-        json.dumps(list(document.tags)),
-        document.status.value,
-        document.page_count,
-        format_timestamp(document.created_at),
-        format_timestamp(document.updated_at),
-        document.version,
-    )
-
-
 def _to_document(row: sqlite3.Row) -> Document:
-    return Document(
-        id=row["id"],
-        owner=row["owner"],
-        title=row["title"],
-        filename=row["filename"],
-        content_type=row["content_type"],
-        size=row["size"],
-        sha256=row["sha256"],
-        blob_key=row["blob_key"],
-        tags=tuple(json.loads(row["tags"])),
-        status=DocumentStatus(row["status"]),
-        page_count=row["page_count"],
-        created_at=parse_timestamp(row["created_at"]),
-        updated_at=parse_timestamp(row["updated_at"]),
-        version=row["version"],
-    )
+    record: dict[str, Any] = dict(row)
+    record["tags"] = json.loads(record["tags"])
+    return from_record(record)

@@ -36,6 +36,25 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX documents_owner_created ON documents (owner, created_at DESC, id DESC);
     """,
+    """
+    ALTER TABLE documents ADD COLUMN stage TEXT;
+    ALTER TABLE documents ADD COLUMN pages_done INTEGER;
+    ALTER TABLE documents ADD COLUMN pages_total INTEGER;
+    ALTER TABLE documents ADD COLUMN failure_code TEXT;
+    ALTER TABLE documents ADD COLUMN failure_message TEXT;
+    ALTER TABLE documents ADD COLUMN summary_status TEXT NOT NULL DEFAULT 'pending';
+    ALTER TABLE documents ADD COLUMN summary_failure_code TEXT;
+    ALTER TABLE documents ADD COLUMN summary_failure_message TEXT;
+    ALTER TABLE documents ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE documents ADD COLUMN work_state TEXT;
+    ALTER TABLE documents ADD COLUMN work_due_at TEXT;
+    ALTER TABLE documents ADD COLUMN lease_owner TEXT;
+    ALTER TABLE documents ADD COLUMN lease_expires_at TEXT;
+    UPDATE documents SET work_state = 'queued', work_due_at = created_at
+        WHERE status IN ('queued', 'processing');
+    CREATE INDEX documents_work ON documents (work_state, work_due_at)
+        WHERE work_state IS NOT NULL;
+    """,
 )
 
 

@@ -1,0 +1,248 @@
+"""BedrockLanguageModel: clinical summaries from Amazon Bedrock through the Converse API."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
+from docquery.domain.processing import FailureCode, Page, Summary
+from docquery.errors import ModelFailed
+from docquery.services.summary_prompt import (
+    Prompt,
+    Sections,
+    combine_batches,
+    combine_prompt,
+    document_prompts,
+    parse_summary,
+)
+
+if TYPE_CHECKING:
+    from aiobotocore.config import AioConfig
+
+    from docquery.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+
+# Worth another try after botocore's own retries gave up: the service is busy, not the request wrong.
+_BUSY = frozenset(
+    {
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+        "InternalServerException",
+    }
+)
+_TIMEOUT = frozenset({"ModelTimeoutException"})
+# An answer that is not a summary is asked for once more, then the summary fails.
+_ANSWER_ATTEMPTS = 2
+
+
+def bedrock_client_config(settings: Settings) -> AioConfig:
+    """Client config: explicit timeouts, botocore's standard retries (jittered backoff)."""
+    from aiobotocore.config import AioConfig
+
+    return AioConfig(
+        connect_timeout=5,
+        read_timeout=settings.bedrock_timeout_seconds,
+        # total_max_attempts counts the first try; standard mode retries throttling, 5xx and
+        # read/connect timeouts with exponential backoff and jitter before we ever see them.
+        retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
+        max_pool_connections=max(10, 2 * settings.bedrock_concurrency),
+    )
+
+
+def bedrock_language_model(client: Any, settings: Settings) -> BedrockLanguageModel:
+    """The adapter configured from settings, around a client opened by the wiring."""
+    return BedrockLanguageModel(
+        client,
+        model_id=settings.bedrock_model_id,
+        max_input_tokens=settings.bedrock_max_input_tokens,
+        max_output_tokens=settings.bedrock_max_output_tokens,
+        concurrency=settings.bedrock_concurrency,
+    )
+
+
+class BedrockLanguageModel:
+    """Summaries from one Bedrock model; long documents in page groups, then merged.
+
+    `client` is an aiobotocore `bedrock-runtime` client, typed Any because its stubs
+    (types-aiobotocore-bedrock-runtime) are not a dependency. Prompts and answers hold patient
+    data and are never logged: only the model id, token counts, timings and error codes are.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        model_id: str,
+        max_input_tokens: int,
+        max_output_tokens: int,
+        concurrency: int,
+        max_attempts: int = 4,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 20.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        document_prompts([], max_input_tokens)  # refuses a budget with no room for text
+        self._client = client
+        self._model_id = model_id
+        self._max_input_tokens = max_input_tokens
+        self._max_output_tokens = max_output_tokens
+        self._semaphore = asyncio.Semaphore(concurrency)
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap
+        self._sleep = sleep
+        # Jitter spreads retries of concurrent callers; it needs no cryptographic quality.
+        self._random = random.Random()  # noqa: S311
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    async def summarise(self, pages: Sequence[Page]) -> Summary:
+        started = time.monotonic()
+        with_text = [page for page in pages if page.text.strip()]
+        sections: Sections = ()
+        if with_text:
+            valid_pages = frozenset(page.number for page in with_text)
+            prompts = document_prompts(with_text, self._max_input_tokens)
+            partials = await _all([self._ask(prompt, valid_pages) for prompt in prompts])
+            sections = await self._merge(partials, valid_pages)
+        log.info(
+            "bedrock.summarised",
+            extra={"model_id": self._model_id, "duration_ms": _ms_since(started)},
+        )
+        return Summary(sections=sections, model_id=self._model_id, created_at=datetime.now(UTC))
+
+    async def _merge(self, partials: list[Sections], valid_pages: frozenset[int]) -> Sections:
+        """Merge partial summaries in rounds until one is left (empty partials add nothing)."""
+        partials = [part for part in partials if part]
+        while len(partials) > 1:
+            batches = combine_batches(partials, self._max_input_tokens)
+            partials = await _all([self._merge_batch(batch, valid_pages) for batch in batches])
+        return partials[0] if partials else ()
+
+    async def _merge_batch(self, batch: list[Sections], valid_pages: frozenset[int]) -> Sections:
+        if len(batch) == 1:
+            return batch[0]
+        return await self._ask(combine_prompt(batch, self._max_input_tokens), valid_pages)
+
+    async def _ask(self, prompt: Prompt, valid_pages: frozenset[int]) -> Sections:
+        """One summary from the model; an answer that is not one is asked for once more."""
+        async with self._semaphore:
+            for attempt in range(1, _ANSWER_ATTEMPTS + 1):
+                sections = parse_summary(await self._converse(prompt), valid_pages)
+                if sections is not None:
+                    return sections
+                log.warning(
+                    "bedrock.unreadable_answer",
+                    extra={"model_id": self._model_id, "attempt": attempt},
+                )
+        raise ModelFailed(FailureCode.MODEL_ERROR, "the model's answer was not a valid summary")
+
+    async def _converse(self, prompt: Prompt) -> str:
+        """The model's text for one prompt, retrying a busy service with jittered backoff."""
+        request = self._request(prompt)
+        for attempt in range(1, self._max_attempts + 1):
+            started = time.monotonic()
+            try:
+                response = await self._client.converse(**request)
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                failure = _failure_for(code)
+                retryable = code in _BUSY or code in _TIMEOUT
+                self._log_error(code, attempt, started)
+                if retryable and attempt < self._max_attempts:
+                    await self._sleep(self._backoff(attempt))
+                    continue
+                raise ModelFailed(failure, f"Bedrock answered {code or 'an error'}") from exc
+            except (ReadTimeoutError, ConnectTimeoutError) as exc:
+                # botocore's standard mode has already retried these with backoff.
+                self._log_error("Timeout", attempt, started)
+                raise ModelFailed(FailureCode.MODEL_TIMEOUT, "Bedrock did not answer") from exc
+            except BotoCoreError as exc:
+                self._log_error(type(exc).__name__, attempt, started)
+                raise ModelFailed(FailureCode.MODEL_ERROR, "Bedrock unreachable") from exc
+            self._log_usage(response, prompt, started)
+            return _answer_text(response)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _request(self, prompt: Prompt) -> dict[str, Any]:
+        return {
+            "modelId": self._model_id,
+            "system": [{"text": prompt.system}],
+            "messages": [{"role": "user", "content": [{"text": prompt.user}]}],
+            "inferenceConfig": {"maxTokens": self._max_output_tokens, "temperature": 0},
+        }
+
+    def _backoff(self, attempt: int) -> float:
+        """Full jitter: a uniform wait up to base * 2^(attempt-1), capped."""
+        ceiling = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        return self._random.uniform(0, ceiling)
+
+    def _log_error(self, code: str, attempt: int, started: float) -> None:
+        log.warning(
+            "bedrock.converse_failed",
+            extra={
+                "model_id": self._model_id,
+                "code": code,
+                "attempt": attempt,
+                "duration_ms": _ms_since(started),
+            },
+        )
+
+    def _log_usage(self, response: dict[str, Any], prompt: Prompt, started: float) -> None:
+        usage = response.get("usage", {})
+        log.info(
+            "bedrock.converse",
+            extra={
+                "model_id": self._model_id,
+                "estimated_input_tokens": prompt.estimated_tokens,
+                "input_tokens": usage.get("inputTokens"),
+                "output_tokens": usage.get("outputTokens"),
+                "stop_reason": response.get("stopReason"),
+                "duration_ms": _ms_since(started),
+            },
+        )
+
+
+def _failure_for(code: str) -> FailureCode:
+    if code in _BUSY:
+        return FailureCode.MODEL_THROTTLED
+    if code in _TIMEOUT:
+        return FailureCode.MODEL_TIMEOUT
+    return FailureCode.MODEL_ERROR
+
+
+def _answer_text(response: dict[str, Any]) -> str:
+    """The text blocks of the assistant's message, joined ("" if there are none)."""
+    content = response.get("output", {}).get("message", {}).get("content", [])
+    return "".join(block["text"] for block in content if isinstance(block.get("text"), str))
+
+
+async def _all(coroutines: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run coroutines concurrently; on the first failure cancel the rest and raise it."""
+    tasks = [asyncio.ensure_future(coroutine) for coroutine in coroutines]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def _ms_since(started: float) -> int:
+    return round((time.monotonic() - started) * 1000)
