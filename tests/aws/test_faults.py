@@ -30,9 +30,9 @@ from support.pdfs import make_pdf
 if TYPE_CHECKING:
     from botocore.awsrequest import AWSPreparedRequest
 
-    from conftest import Harness, HarnessFactory
     from docquery.settings import Settings
     from docquery.wiring import AwsClients
+    from support.harness import Harness, HarnessFactory
 
 pytestmark = pytest.mark.aws
 
