@@ -40,7 +40,11 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "event": record.getMessage() if not record.args else record.msg,
+            # Our own events never take %-args; other libraries' arguments may hold anything,
+            # so only the server's own (uvicorn: pids, addresses) are formatted in.
+            "event": record.getMessage()
+            if record.name.startswith("uvicorn") or not record.args
+            else record.msg,
         }
         if (request_id := request_id_var.get()) is not None:
             entry["request_id"] = request_id

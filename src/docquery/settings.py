@@ -87,6 +87,7 @@ class Settings(BaseSettings):
     aws_max_attempts: int = Field(5, ge=1, le=10, validation_alias=_env("AWS_MAX_ATTEMPTS"))
 
     # Processing pipeline.
+    pipeline_enabled: bool = Field(True, validation_alias=_env("PIPELINE_ENABLED"))
     pipeline_concurrency: int = Field(2, ge=1, le=64, validation_alias=_env("PIPELINE_CONCURRENCY"))
     job_lease_seconds: int = Field(60, ge=5, le=3600, validation_alias=_env("JOB_LEASE_SECONDS"))
     job_max_attempts: int = Field(3, ge=1, le=20, validation_alias=_env("JOB_MAX_ATTEMPTS"))

@@ -15,10 +15,12 @@ from docquery.adapters.local.documents import SqliteDocumentStore
 from docquery.adapters.local.sqlite import Database
 from docquery.domain.principals import Principal
 from docquery.domain.uploads import UploadPolicy
+from docquery.pipeline.worker import Pipeline
 from docquery.ports import BlobStore, DocumentStore
+from docquery.ports.language_model import LanguageModel
 from docquery.services.auth import ApiKeyAuthenticator, NoAuthenticator
 from docquery.services.cursors import CursorCodec
-from docquery.settings import AuthMode, Profile, Settings
+from docquery.settings import AuthMode, LanguageModelChoice, Profile, Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -39,6 +41,13 @@ class Services:
     authenticator: Authenticator
     cursors: CursorCodec
     upload_policy: UploadPolicy
+    language_model: LanguageModel | None = None
+    pipeline: Pipeline | None = None
+
+    def notify_pipeline(self) -> None:
+        """Tell this replica's pipeline that work is due (no-op where it does not run)."""
+        if self.pipeline is not None:
+            self.pipeline.notify()
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +57,22 @@ class AwsClients:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings) -> AsyncIterator[Services]:
-    """Open every client and store for the active profile; close them all on exit."""
+async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncIterator[Services]:
+    """Open every client and store for the active profile; close them all on exit.
+
+    With `pipeline`, this process also runs the processing pipeline (the server does when
+    PIPELINE_ENABLED is set; commands and inspecting tests do not).
+    """
     async with AsyncExitStack() as stack:
         if settings.profile is Profile.AWS:
             clients = await stack.enter_async_context(open_aws_clients(settings))
             blobs, documents = _aws_stores(settings, clients)
         else:
             blobs, documents = await _embedded_stores(settings, stack)
+        model = await _language_model(settings, stack)
+        runner = (
+            await _start_pipeline(settings, stack, blobs, documents, model) if pipeline else None
+        )
         yield Services(
             settings=settings,
             blobs=blobs,
@@ -70,7 +87,72 @@ async def open_services(settings: Settings) -> AsyncIterator[Services]:
                 max_file_size=int(settings.max_file_size),
                 allowed_extensions=tuple(settings.allowed_extensions),
             ),
+            language_model=model,
+            pipeline=runner,
         )
+
+
+async def _language_model(settings: Settings, stack: AsyncExitStack) -> LanguageModel | None:
+    choice = settings.effective_language_model
+    if choice is LanguageModelChoice.DISABLED:
+        return None
+    if choice is LanguageModelChoice.LOCAL:
+        from docquery.adapters.local.summariser import LocalLanguageModel
+
+        return LocalLanguageModel()
+    import aioboto3
+
+    from docquery.adapters.aws.bedrock import bedrock_client_config, bedrock_language_model
+
+    client = await stack.enter_async_context(
+        aioboto3.Session(region_name=settings.aws_region).client(
+            "bedrock-runtime",
+            config=bedrock_client_config(settings),
+            endpoint_url=settings.bedrock_endpoint_url or settings.aws_endpoint_url,
+        )
+    )
+    return bedrock_language_model(client, settings)
+
+
+async def _start_pipeline(
+    settings: Settings,
+    stack: AsyncExitStack,
+    blobs: BlobStore,
+    documents: DocumentStore,
+    model: LanguageModel | None,
+) -> Pipeline:
+    from docquery.pipeline.extraction import ExtractionLimits, PdfExtractor
+    from docquery.pipeline.processing import Processor, clear_temp_files
+    from docquery.pipeline.worker import WorkerSettings
+
+    temp_dir = settings.data_dir / "tmp"
+    clear_temp_files(temp_dir)
+    extractor = await stack.enter_async_context(
+        PdfExtractor(
+            workers=settings.extract_workers, limits=ExtractionLimits.from_settings(settings)
+        )
+    )
+    processor = Processor(
+        documents=documents,
+        blobs=blobs,
+        extractor=extractor,
+        model=model,
+        temp_dir=temp_dir,
+        max_attempts=settings.job_max_attempts,
+    )
+    runner = Pipeline(
+        documents=documents,
+        processor=processor,
+        settings=WorkerSettings(
+            concurrency=settings.pipeline_concurrency,
+            lease_seconds=settings.job_lease_seconds,
+            sweep_interval_seconds=settings.sweep_interval_seconds,
+        ),
+    )
+    await runner.start()
+    # Leaving the stack stops claiming and hands unfinished documents back.
+    stack.push_async_callback(lambda: runner.stop(grace_seconds=settings.shutdown_timeout / 2))
+    return runner
 
 
 @asynccontextmanager

@@ -59,6 +59,9 @@ async def test_another_owners_id_is_404_on_every_id_route(harness: Harness) -> N
         await harness.bob.get(f"{path}/content"),
         await harness.bob.get(f"{path}/content?redirect=true"),
         await harness.bob.patch(path, json={"title": "mine now"}),
+        await harness.bob.get(f"{path}/text"),
+        await harness.bob.get(f"{path}/summary"),
+        await harness.bob.post(f"{path}/reprocess"),
         await harness.bob.delete(path),
     ]
     for response in attempts:
@@ -74,6 +77,9 @@ async def test_another_owners_id_is_404_on_every_id_route(harness: Harness) -> N
         ("GET", "/v1/documents/{document_id}/content"),
         ("PATCH", "/v1/documents/{document_id}"),
         ("DELETE", "/v1/documents/{document_id}"),
+        ("GET", "/v1/documents/{document_id}/text"),
+        ("GET", "/v1/documents/{document_id}/summary"),
+        ("POST", "/v1/documents/{document_id}/reprocess"),
     }, "a new id route needs an isolation check here"
     assert (await harness.alice.get(path)).json() == document
 

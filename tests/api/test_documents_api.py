@@ -13,7 +13,8 @@ from support.pdfs import make_pdf, sample_pdf
 
 DOCUMENT_FIELDS = {
     "id", "title", "filename", "content_type", "size", "sha256", "page_count", "tags", "status",
-    "created_at", "updated_at",
+    "stage", "progress", "failure", "summary_status", "summary_failure", "created_at",
+    "updated_at",
 }  # fmt: skip
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -49,3 +51,30 @@ def api_routes(app: Any) -> list[Any]:
         nested = getattr(route, "original_router", None)
         found += api_routes(nested) if nested is not None else [route]
     return found
+
+
+async def wait_for_document(
+    client: httpx.AsyncClient,
+    document_id: str,
+    done: Callable[[dict[str, Any]], bool],
+    *,
+    within: float = 60.0,
+) -> dict[str, Any]:
+    """Poll the document until done(document) holds; fail with its last state on timeout."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        response = await client.get(f"/v1/documents/{document_id}")
+        assert response.status_code == 200, response.text
+        document: dict[str, Any] = response.json()
+        if done(document):
+            return document
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"document did not get there in {within} s: {document}")
+        await asyncio.sleep(0.05)
+
+
+def settled(document: dict[str, Any]) -> bool:
+    """Processing is over: failed, or ready with the summary no longer pending."""
+    return document["status"] == "failed" or (
+        document["status"] == "ready" and document["summary_status"] != "pending"
+    )

@@ -25,6 +25,8 @@ def embedded_settings(data_dir: Path, **overrides: Any) -> Settings:
         "data_dir": data_dir,
         "auth": "api_key",
         "api_keys": API_KEYS,
+        # API tests look at documents as uploaded; pipeline tests turn processing on.
+        "pipeline_enabled": False,
     }
     return Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
 
@@ -41,6 +43,7 @@ async def aws_settings(endpoint: str, **overrides: Any) -> Settings:
         "s3_bucket": unique_name("docquery-test"),
         "dynamodb_table": unique_name("documents"),
         "aws_max_attempts": 2,
+        "pipeline_enabled": False,
     }
     settings = Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
     async with open_aws_clients(settings) as clients:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from starlette.responses import RedirectResponse, StreamingResponse
 
 from docquery.api.deps import BlobStoreDep, DocumentStoreDep, PrincipalDep, ServicesDep
@@ -67,7 +67,11 @@ _UPLOAD_BODY: dict[str, Any] = {
     },
 )
 async def upload_document(
-    request: Request, response: Response, principal: PrincipalDep, services: ServicesDep
+    request: Request,
+    response: Response,
+    principal: PrincipalDep,
+    services: ServicesDep,
+    background: BackgroundTasks,
 ) -> DocumentOut:
     # Not UploadFile: that would spool the whole body to disk before this handler runs.
     declared = _content_length(request)
@@ -88,6 +92,8 @@ async def upload_document(
         documents=services.documents,
     )
     document = result.document
+    if result.created:
+        background.add_task(services.notify_pipeline)
     response.status_code = 201 if result.created else 200
     response.headers["Location"] = f"/v1/documents/{document.id}"
     response.headers["ETag"] = document.etag

@@ -7,7 +7,24 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from docquery.domain.documents import Document, DocumentStatus
+from docquery.domain.processing import (
+    Failure,
+    FailureCode,
+    ProcessingStage,
+    Summary,
+    SummaryStatus,
+)
 from docquery.domain.uploads import MAX_TAGS, MAX_TITLE_LENGTH
+
+
+class FailureOut(BaseModel):
+    code: FailureCode = Field(description="Stable reason code")
+    message: str
+
+
+class ProgressOut(BaseModel):
+    done: int = Field(description="Pages extracted so far")
+    total: int = Field(description="Pages in the document")
 
 
 class DocumentOut(BaseModel):
@@ -22,6 +39,11 @@ class DocumentOut(BaseModel):
     page_count: int | None = Field(description="Number of pages; null until extracted")
     tags: list[str]
     status: DocumentStatus
+    stage: ProcessingStage | None = Field(description="While processing: what is being done")
+    progress: ProgressOut | None = Field(description="While extracting: pages done / pages")
+    failure: FailureOut | None = Field(description="Why the document failed (status failed)")
+    summary_status: SummaryStatus
+    summary_failure: FailureOut | None = Field(description="Why the summary failed")
     created_at: datetime
     updated_at: datetime
 
@@ -37,8 +59,73 @@ class DocumentOut(BaseModel):
             page_count=document.page_count,
             tags=list(document.tags),
             status=document.status,
+            stage=document.stage,
+            progress=ProgressOut(done=document.progress.done, total=document.progress.total)
+            if document.progress and document.status is DocumentStatus.PROCESSING
+            else None,
+            # A retried attempt's error stays internal until the document has really failed.
+            failure=_failure(document.failure)
+            if document.status is DocumentStatus.FAILED
+            else None,
+            summary_status=document.summary_status,
+            summary_failure=_failure(document.summary_failure),
             created_at=document.created_at,
             updated_at=document.updated_at,
+        )
+
+
+def _failure(failure: Failure | None) -> FailureOut | None:
+    return FailureOut(code=failure.code, message=failure.message) if failure else None
+
+
+class PageOut(BaseModel):
+    number: int
+    text: str
+
+
+class DocumentTextOut(BaseModel):
+    """Extracted text, a range of pages at a time."""
+
+    document_id: str
+    page_count: int
+    pages: list[PageOut]
+    next_page: int | None = Field(description="Pass as `first_page` for the next range")
+
+
+class StatementOut(BaseModel):
+    text: str
+    pages: list[int] = Field(description="Pages the statement came from")
+
+
+class SummarySectionOut(BaseModel):
+    name: str = Field(description="overview, findings, diagnoses, medications or follow_up")
+    statements: list[StatementOut]
+
+
+class SummaryOut(BaseModel):
+    """A clinical summary whose every statement cites its pages."""
+
+    document_id: str
+    model_id: str
+    created_at: datetime
+    sections: list[SummarySectionOut]
+
+    @classmethod
+    def of(cls, document_id: str, summary: Summary) -> SummaryOut:
+        return cls(
+            document_id=document_id,
+            model_id=summary.model_id,
+            created_at=summary.created_at,
+            sections=[
+                SummarySectionOut(
+                    name=section.name,
+                    statements=[
+                        StatementOut(text=item.text, pages=list(item.pages))
+                        for item in section.statements
+                    ],
+                )
+                for section in summary.sections
+            ],
         )
 
 

@@ -16,9 +16,17 @@ from docquery.domain.processing import (
 
 
 def requeued(
-    document: Document, *, now: datetime, from_scratch: bool = False, delay: float = 0.0
+    document: Document,
+    *,
+    now: datetime,
+    from_scratch: bool = False,
+    delay: float = 0.0,
+    failure: Failure | None = None,
 ) -> Document:
-    """Back in the queue: from scratch (reprocess), or to resume after a lost or released lease."""
+    """Back in the queue: from scratch (reprocess), or to resume after a lost or released lease.
+
+    `failure` records why this attempt did not finish; it becomes the document's failure if
+    the attempts run out (clients see it only once the document has failed)."""
     work = {
         "work_state": WorkState.QUEUED,
         "work_due_at": now + timedelta(seconds=delay),
@@ -45,6 +53,7 @@ def requeued(
         status=status or document.status,
         stage=None,
         progress=None if status else document.progress,
+        failure=failure or document.failure,
         **work,  # type: ignore[arg-type]
     )
 
@@ -108,6 +117,13 @@ def summarised(document: Document, *, failure: Failure | None = None) -> Documen
             summary_failure=failure,
         )
     )
+
+
+def finished(document: Document) -> Document:
+    """Nothing left to do; a summary still pending has no model to make it."""
+    if document.summary_status is SummaryStatus.PENDING:
+        document = replace(document, summary_status=SummaryStatus.DISABLED)
+    return done(replace(document, stage=None))
 
 
 def failed(document: Document, failure: Failure) -> Document:

@@ -14,9 +14,12 @@ from docquery.domain.documents import (
     ListQuery,
     document_prefix,
     format_timestamp,
+    utcnow,
 )
-from docquery.errors import PreconditionFailed
+from docquery.domain.processing import Page, Summary, SummaryStatus
+from docquery.errors import NotReady, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
+from docquery.services import artifacts
 from docquery.services.cursors import CursorCodec
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,58 @@ async def presigned_content_url(
     return await blobs.presigned_download_url(
         document.blob_key, filename_header=disposition, expires_in=expires_in
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PageRange:
+    pages: list[Page]
+    page_count: int
+    next_page: int | None
+
+
+async def document_text(
+    *,
+    owner: str,
+    document_id: str,
+    first_page: int,
+    limit: int,
+    documents: DocumentStore,
+    blobs: BlobStore,
+) -> PageRange:
+    """The extracted text of up to `limit` pages from `first_page`; NotReady before extraction."""
+    document = await documents.get(owner=owner, document_id=document_id)
+    if document.status is not DocumentStatus.READY:
+        raise NotReady(f"the document's text is not available while it is {document.status}")
+    pages = await artifacts.load_pages(blobs, document.id)
+    selected = [page for page in pages if first_page <= page.number < first_page + limit]
+    last = first_page + limit - 1
+    return PageRange(
+        pages=selected,
+        page_count=len(pages),
+        next_page=last + 1 if last < len(pages) else None,
+    )
+
+
+async def document_summary(
+    *, owner: str, document_id: str, documents: DocumentStore, blobs: BlobStore
+) -> Summary:
+    """The document's clinical summary; NotReady while it is pending, failed or disabled."""
+    document = await documents.get(owner=owner, document_id=document_id)
+    if document.summary_status is not SummaryStatus.READY:
+        failure = document.summary_failure
+        raise NotReady(
+            f"the summary is {document.summary_status}",
+            summary_status=document.summary_status.value,
+            **({"failure_code": failure.code.value} if failure else {}),
+        )
+    return await artifacts.load_summary(blobs, document.id)
+
+
+async def reprocess_document(*, owner: str, document_id: str, documents: DocumentStore) -> Document:
+    """Queue the document to be extracted and summarised again from scratch."""
+    document = await documents.requeue(owner=owner, document_id=document_id, now=utcnow())
+    log.info("document.reprocess_queued", extra={"document_id": document.id})
+    return document
 
 
 async def delete_document(

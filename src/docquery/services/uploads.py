@@ -179,4 +179,5 @@ def _new_document(document_id: str, key: str, owner: str, received: _Received) -
         status=DocumentStatus.QUEUED,
         created_at=now,
         updated_at=now,
+        work_due_at=now,
     )

@@ -33,14 +33,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
 
-# Worth another try after botocore's own retries gave up: the service is busy, not the request wrong.
+# Worth more tries after botocore's own retries gave up: the service is busy, the request fine.
 _BUSY = frozenset(
     {
         "ThrottlingException",
         "TooManyRequestsException",
         "ServiceUnavailableException",
         "ModelNotReadyException",
-        "InternalServerException",
     }
 )
 _TIMEOUT = frozenset({"ModelTimeoutException"})

@@ -1,0 +1,309 @@
+"""A fake Amazon Bedrock runtime: the Converse API over HTTP, for tests and docker-compose.
+
+Standard library only, so it also runs on its own: `python fake_bedrock.py --host 0.0.0.0
+--port 8080`. It speaks the wire protocol botocore uses for `bedrock-runtime` (rest-json):
+`POST /model/{modelId}/converse` with a JSON body, errors as an HTTP status with an
+`x-amzn-ErrorType` header and a `{"message": ...}` body. SigV4 headers are accepted unchecked.
+
+By default the "model" answers with a valid summary built from the request: the first sentence
+of each `<page number="N">` as an overview statement citing N, or, for a merge request
+(`<partial_summaries>`), the union of the partial summaries it was given. Tests can make it
+throttle, fail, be slow or answer a scripted text, and read back every request it was sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import re
+import signal
+import sys
+import threading
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+_CONVERSE_PATH = re.compile(r"/model/([^/]+)/converse")
+_PAGE = re.compile(r'<page number="(\d+)">\n(.*?)\n</page>', re.DOTALL)
+_PARTIAL = re.compile(r"<partial_summary>\n(.*?)\n</partial_summary>", re.DOTALL)
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+# At most this many pages of one request become statements: keeps default answers short.
+_MAX_STATEMENTS = 20
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One Converse request as the fake received it."""
+
+    model_id: str
+    body: dict[str, Any]
+
+    @property
+    def system_text(self) -> str:
+        return "".join(block.get("text", "") for block in self.body.get("system", []))
+
+    @property
+    def user_text(self) -> str:
+        return "".join(
+            block.get("text", "")
+            for message in self.body.get("messages", [])
+            if message.get("role") == "user"
+            for block in message.get("content", [])
+        )
+
+    @property
+    def is_merge(self) -> bool:
+        return "<partial_summaries>" in self.user_text
+
+
+@dataclass(frozen=True)
+class _Reply:
+    status: int
+    payload: dict[str, Any]
+    error_type: str | None = None
+
+
+class FakeBedrock:
+    """A Converse endpoint on a local port, served from a daemon thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._requests: list[RecordedRequest] = []
+        self._throttles = 0
+        self._failures: list[tuple[int, str]] = []
+        self._delay = 0.0
+        self._scripted: list[str] = []
+        self._script_forever: str | None = None
+        self._server = _Server((host, port), _Handler)
+        self._server.fake = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start(self) -> str:
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
+        self._thread.start()
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        self._stopping.set()  # wakes slow replies
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def serve_forever(self) -> None:
+        try:
+            self._server.serve_forever(poll_interval=0.2)
+        finally:
+            self._stopping.set()
+            self._server.server_close()
+
+    def __enter__(self) -> FakeBedrock:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Controls, safe to call from the test while requests are in flight.
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def throttle_next(self, count: int) -> None:
+        """Answer the next `count` requests 429 ThrottlingException."""
+        with self._lock:
+            self._throttles = count
+
+    def fail_next(
+        self, count: int, *, status: int = 500, error_type: str = "InternalServerException"
+    ) -> None:
+        """Answer the next `count` requests with this error (after any throttling)."""
+        with self._lock:
+            self._failures = [(status, error_type)] * count
+
+    def delay(self, seconds: float) -> None:
+        """Wait this long before every answer from now on (0 to stop)."""
+        with self._lock:
+            self._delay = seconds
+
+    def respond_with(self, text: str, *, times: int | None = None) -> None:
+        """The model's text for the next `times` answers (every answer if None)."""
+        with self._lock:
+            if times is None:
+                self._script_forever, self._scripted = text, []
+            else:
+                self._scripted += [text] * times
+
+    def reset(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._throttles, self._failures, self._delay = 0, [], 0.0
+            self._scripted, self._script_forever = [], None
+
+    # Serving.
+
+    def _handle(self, model_id: str, body: dict[str, Any]) -> _Reply:
+        with self._lock:
+            self._requests.append(RecordedRequest(model_id, body))
+            delay = self._delay
+            reply = self._planned_error()
+            scripted = None if reply else self._next_script()
+        if delay:
+            self._stopping.wait(delay)
+        if reply is not None:
+            return reply
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return _error(400, "ValidationException", "messages must not be empty")
+        request = RecordedRequest(model_id, body)
+        text = scripted if scripted is not None else default_answer(request)
+        return _Reply(200, _converse_output(request, text))
+
+    def _planned_error(self) -> _Reply | None:
+        if self._throttles > 0:
+            self._throttles -= 1
+            return _error(429, "ThrottlingException", "Too many requests")
+        if self._failures:
+            status, error_type = self._failures.pop(0)
+            return _error(status, error_type, f"Fake failure: {error_type}")
+        return None
+
+    def _next_script(self) -> str | None:
+        if self._scripted:
+            return self._scripted.pop(0)
+        return self._script_forever
+
+
+def default_answer(request: RecordedRequest) -> str:
+    """A valid summary JSON built from the request, deterministically."""
+    if request.is_merge:
+        return json.dumps({"sections": _merged(request.user_text)})
+    statements = []
+    for number, text in _PAGE.findall(request.user_text)[:_MAX_STATEMENTS]:
+        first = _first_sentence(text)
+        if first:
+            statements.append({"text": first, "pages": [int(number)]})
+    return json.dumps({"sections": {"overview": statements}})
+
+
+def _first_sentence(escaped: str) -> str:
+    text = " ".join(escaped.replace("&lt;", "<").replace("&gt;", ">").split())
+    text = text.replace("&amp;", "&")
+    return _SENTENCE_END.split(text, maxsplit=1)[0][:300]
+
+
+def _merged(user_text: str) -> dict[str, list[dict[str, Any]]]:
+    merged: dict[str, dict[str, set[int]]] = {}
+    for chunk in _PARTIAL.findall(user_text):
+        sections = json.loads(chunk).get("sections", {})
+        for name, statements in sections.items():
+            for statement in statements:
+                pages = merged.setdefault(name, {}).setdefault(statement["text"], set())
+                pages.update(statement["pages"])
+    return {
+        name: [{"text": text, "pages": sorted(pages)} for text, pages in statements.items()]
+        for name, statements in merged.items()
+    }
+
+
+def _converse_output(request: RecordedRequest, text: str) -> dict[str, Any]:
+    input_tokens = (len(request.system_text) + len(request.user_text)) // 4 + 1
+    output_tokens = len(text) // 4 + 1
+    return {
+        "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
+        "stopReason": "end_turn",
+        "usage": {
+            "inputTokens": input_tokens,
+            "outputTokens": output_tokens,
+            "totalTokens": input_tokens + output_tokens,
+        },
+        "metrics": {"latencyMs": 5},
+    }
+
+
+def _error(status: int, error_type: str, message: str) -> _Reply:
+    return _Reply(status, {"message": message}, error_type)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    fake: FakeBedrock
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is expected here; anything else is reported.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_POST(self) -> None:
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        match = _CONVERSE_PATH.fullmatch(urlsplit(self.path).path)
+        if match is None:
+            self._send(_error(404, "UnknownOperationException", "Unknown operation"))
+            return
+        try:
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            self._send(_error(400, "SerializationException", "Body is not JSON"))
+            return
+        self._send(self.server.fake._handle(unquote(match[1]), body))
+
+    def do_GET(self) -> None:
+        # A health check for docker-compose.
+        self._send(_Reply(200, {"status": "ok"}))
+
+    def _send(self, reply: _Reply) -> None:
+        data = json.dumps(reply.payload).encode()
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            if reply.error_type:
+                # Bedrock's own form: the code, then the namespace; botocore keeps the code.
+                error_type = (
+                    f"{reply.error_type}:http://internal.amazon.com/coral/com.amazon.bedrock/"
+                )
+                self.send_header("x-amzn-ErrorType", error_type)
+            self.end_headers()
+            self.wfile.write(data)
+        except ConnectionError:
+            self.close_connection = True
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # requests hold document text: nothing is printed
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A fake Amazon Bedrock runtime (Converse).")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args(argv)
+    fake = FakeBedrock(args.host, args.port)
+    fake.delay(args.delay)
+    # As PID 1 in a container, SIGTERM is ignored unless handled.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"fake bedrock listening on {fake.endpoint_url}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        fake.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
