@@ -93,6 +93,11 @@ def pages_pdf(contents: Sequence[bytes | None], *, compress: bool = False) -> by
     return assemble(objects)
 
 
+def document_pdf(pages: Sequence[str]) -> bytes:
+    """A text PDF with one page per string."""
+    return pages_pdf([_content(text) for text in pages], compress=True)
+
+
 def text_pdf(pages: int = 500, *, words: int = 60) -> bytes:
     """A text PDF of `pages` pages; page n reads `page_text(n, words)`."""
     return pages_pdf([_content(page_text(n, words)) for n in range(1, pages + 1)], compress=True)
