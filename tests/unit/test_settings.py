@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from pydantic import ValidationError
+from pydantic import AliasChoices, ValidationError
 
 from docquery.settings import AuthMode, Profile, Settings, is_loopback
 from support.settings import API_KEYS, TEST_SECRET
@@ -82,3 +84,21 @@ def test_aws_profile_starts_with_auth_and_a_real_secret() -> None:
 )  # fmt: skip
 def test_is_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_env_example_lists_every_setting_and_nothing_else() -> None:
+    example = Path(__file__).resolve().parents[2] / ".env.example"
+    listed = {
+        line.split("=", 1)[0]
+        for line in example.read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    primary = set()
+    every = set()
+    for field in Settings.model_fields.values():
+        assert isinstance(field.validation_alias, AliasChoices)
+        names = [name for name in field.validation_alias.choices if isinstance(name, str)]
+        primary.add(names[0])
+        every.update(names)
+    assert primary <= listed, primary - listed
+    assert listed <= every, listed - every
