@@ -140,3 +140,12 @@ class ModelFailed(DocQueryError):
     def __init__(self, failure_code: str, detail: str | None = None) -> None:
         super().__init__(detail or failure_code)
         self.failure_code = failure_code
+
+
+class OcrFailed(Exception):
+    """OCR gave no text for a document; `transient` when asking later may succeed."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.transient = transient

@@ -185,6 +185,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "DOCQUERY_AUTH=none is allowed only with the embedded profile on a loopback host"
             )
+        if self.textract_enabled and self.profile is not Profile.AWS:
+            raise ValueError("TEXTRACT_ENABLED needs the aws profile (Textract reads from S3)")
         if self.profile is Profile.AWS:
             secret = self.secret_key.get_secret_value() if self.secret_key else ""
             if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:

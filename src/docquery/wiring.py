@@ -15,6 +15,7 @@ from docquery.adapters.local.documents import SqliteDocumentStore
 from docquery.adapters.local.sqlite import Database
 from docquery.domain.principals import Principal
 from docquery.domain.uploads import UploadPolicy
+from docquery.pipeline.processing import Ocr
 from docquery.pipeline.worker import Pipeline
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.language_model import LanguageModel
@@ -54,6 +55,7 @@ class Services:
 class AwsClients:
     s3: S3Client
     dynamodb: DynamoDBClient
+    textract: Any | None = None  # opened only with TEXTRACT_ENABLED
 
 
 @asynccontextmanager
@@ -64,14 +66,18 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
     PIPELINE_ENABLED is set; commands and inspecting tests do not).
     """
     async with AsyncExitStack() as stack:
+        ocr: Ocr | None = None
         if settings.profile is Profile.AWS:
             clients = await stack.enter_async_context(open_aws_clients(settings))
             blobs, documents = _aws_stores(settings, clients)
+            ocr = _ocr(settings, clients)
         else:
             blobs, documents = await _embedded_stores(settings, stack)
         model = await _language_model(settings, stack)
         runner = (
-            await _start_pipeline(settings, stack, blobs, documents, model) if pipeline else None
+            await _start_pipeline(settings, stack, blobs, documents, model, ocr)
+            if pipeline
+            else None
         )
         yield Services(
             settings=settings,
@@ -114,12 +120,21 @@ async def _language_model(settings: Settings, stack: AsyncExitStack) -> Language
     return bedrock_language_model(client, settings)
 
 
+def _ocr(settings: Settings, clients: AwsClients) -> Ocr | None:
+    if clients.textract is None:
+        return None
+    from docquery.adapters.aws.textract import TextractOcr
+
+    return TextractOcr(clients.textract, bucket=settings.s3_bucket)
+
+
 async def _start_pipeline(
     settings: Settings,
     stack: AsyncExitStack,
     blobs: BlobStore,
     documents: DocumentStore,
     model: LanguageModel | None,
+    ocr: Ocr | None,
 ) -> Pipeline:
     from docquery.pipeline.extraction import ExtractionLimits, PdfExtractor
     from docquery.pipeline.processing import Processor, clear_temp_files
@@ -139,6 +154,9 @@ async def _start_pipeline(
         model=model,
         temp_dir=temp_dir,
         max_attempts=settings.job_max_attempts,
+        max_pages=settings.max_pages,
+        max_chars=settings.max_extracted_chars,
+        ocr=ocr,
     )
     runner = Pipeline(
         documents=documents,
@@ -183,7 +201,18 @@ async def open_aws_clients(settings: Settings) -> AsyncIterator[AwsClients]:
                 "dynamodb", config=AioConfig(**common), endpoint_url=settings.aws_endpoint_url
             )
         )
-        yield AwsClients(s3=s3, dynamodb=dynamodb)
+        textract = None
+        if settings.textract_enabled:
+            from docquery.adapters.aws.textract import textract_client_config
+
+            textract = await stack.enter_async_context(
+                session.client(
+                    "textract",
+                    config=textract_client_config(settings),
+                    endpoint_url=settings.aws_endpoint_url,
+                )
+            )
+        yield AwsClients(s3=s3, dynamodb=dynamodb, textract=textract)
 
 
 def _aws_stores(settings: Settings, clients: AwsClients) -> tuple[BlobStore, DocumentStore]:

@@ -1,4 +1,5 @@
-"""docker-compose.yml: moto first, then `docquery init`, then the service, with known settings."""
+"""docker-compose.yml: moto and the fake Bedrock first, then `docquery init`, then the service,
+with known settings."""
 
 from __future__ import annotations
 
@@ -43,8 +44,17 @@ def duration_seconds(value: str) -> float:
     return sum(float(n) * units[u] for n, u in parts)
 
 
+def command_args(service: dict[str, Any]) -> list[str]:
+    command = service["command"]
+    return list(command) if isinstance(command, list) else command.split()
+
+
+def option(args: list[str], name: str) -> str:
+    return args[args.index(name) + 1]
+
+
 def test_services(services: dict[str, Any]) -> None:
-    assert set(services) == {"moto", "init", "docquery"}
+    assert set(services) == {"moto", "bedrock", "init", "docquery"}
     assert re.fullmatch(r"motoserver/moto:5\.\d+\.\d+", services["moto"]["image"])
     assert services["moto"]["healthcheck"]["test"][0] in {"CMD", "CMD-SHELL"}
     assert services["init"]["build"] == "."
@@ -53,12 +63,49 @@ def test_services(services: dict[str, Any]) -> None:
 
 def test_init_runs_after_moto_and_before_the_service(services: dict[str, Any]) -> None:
     init, app = services["init"], services["docquery"]
-    command = init["command"]
-    assert (command if isinstance(command, list) else command.split()) == ["init"]
+    assert command_args(init) == ["init"]
     assert init["depends_on"] == {"moto": {"condition": "service_healthy"}}
-    assert app["depends_on"] == {"init": {"condition": "service_completed_successfully"}}
+    assert app["depends_on"] == {
+        "init": {"condition": "service_completed_successfully"},
+        "bedrock": {"condition": "service_healthy"},
+    }
     assert "command" not in app  # the image's CMD: serve on 0.0.0.0:8000
     assert init.get("restart", "no") == "no"
+
+
+def test_fake_bedrock_runs_the_test_fake_on_the_image_python(
+    services: dict[str, Any], repo_root: Path
+) -> None:
+    bedrock = services["bedrock"]
+    dockerfile = (repo_root / "Dockerfile").read_text(encoding="utf-8")
+    [base] = re.findall(r"^ARG PYTHON_IMAGE=(\S+)$", dockerfile, re.MULTILINE)
+    assert bedrock["image"] == base
+    [mount] = bedrock["volumes"]
+    source, target, mode = mount.split(":")
+    assert (repo_root / source).resolve() == repo_root / "tests" / "support" / "fake_bedrock.py"
+    assert mode == "ro"
+    args = command_args(bedrock)
+    assert args[:2] == ["python", target]
+    assert option(args, "--host") == "0.0.0.0"  # noqa: S104 - reached from the docquery container
+    assert "ports" not in bedrock  # only docquery talks to it
+
+
+def test_fake_bedrock_health_check_asks_its_health_endpoint(services: dict[str, Any]) -> None:
+    bedrock = services["bedrock"]
+    port = option(command_args(bedrock), "--port")
+    test = bedrock["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"]
+    assert f"urlopen('http://127.0.0.1:{port}/health'" in test[3]
+
+
+def test_service_sends_bedrock_calls_to_the_fake(services: dict[str, Any]) -> None:
+    env = environment(services["docquery"])
+    port = option(command_args(services["bedrock"]), "--port")
+    assert env["AWS_ENDPOINT_URL_BEDROCK_RUNTIME"] == f"http://bedrock:{port}"
+    assert env["BEDROCK_MODEL_ID"]
+    assert env.get("DOCQUERY_LANGUAGE_MODEL", "auto") in {"auto", "bedrock"}
+    # Textract stays off: moto's answers hold no text, so OCR would only fail locally.
+    assert env.get("TEXTRACT_ENABLED", "false") == "false"
 
 
 def test_service_publishes_port_8000(services: dict[str, Any]) -> None:

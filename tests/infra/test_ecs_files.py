@@ -16,10 +16,16 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from docquery.settings import LanguageModelChoice, Settings
+
 ACCOUNT_ID = "123456789012"
 CONTAINER_PORT = 8000
 ALL_INTERFACES = "0.0.0.0"  # noqa: S104 - a container must listen on all its interfaces
 FARGATE_MAX_STOP_TIMEOUT = 120
+MIB = 1024 * 1024
+# What the server process (uvicorn, the AWS clients, uploads in flight) is allowed beside the
+# extraction workers.
+SERVER_PROCESS_MIB = 768
 SECRETS_MANAGER_ARN = re.compile(
     rf"^arn:aws:secretsmanager:[a-z0-9-]+:{ACCOUNT_ID}:secret:[A-Za-z0-9/_+=.@-]+$"
 )
@@ -115,6 +121,37 @@ def test_environment_names_are_app_settings(
     assert container_env["DOCQUERY_PROFILE"] == "aws"
     assert container_env["DOCQUERY_AUTH"] == "api_key"
     assert "AWS_ENDPOINT_URL" not in container_env  # emulator only
+
+
+def _settings_of(container_env: dict[str, str]) -> Settings:
+    # The secrets arrive from Secrets Manager at run time; stand-ins make the aws profile valid.
+    values: dict[str, Any] = {
+        **container_env,
+        "SECRET_KEY": "x" * 48,
+        "DOCQUERY_API_KEYS": f"ops={'0' * 64}",
+    }
+    return Settings(_env_file=None, **values)
+
+
+def test_environment_values_are_valid_settings(container_env: dict[str, str]) -> None:
+    settings = _settings_of(container_env)
+    assert settings.pipeline_enabled is True
+    assert settings.pipeline_concurrency == 2
+    assert settings.extract_workers == 1
+    assert settings.job_lease_seconds == 60
+    assert settings.textract_enabled is False  # a deliberate opt-in: Textract is billed per page
+    assert settings.effective_language_model is LanguageModelChoice.BEDROCK
+    assert settings.bedrock_model_id == "us.anthropic.claude-sonnet-4-6"
+
+
+def test_extraction_workers_fit_the_task_memory(
+    task_definition: dict[str, Any], container_env: dict[str, str]
+) -> None:
+    # Each worker process may map up to EXTRACT_MEMORY_LIMIT (RLIMIT_AS, 1 GiB by default);
+    # the server process beside them needs its own share.
+    settings = _settings_of(container_env)
+    workers_mib = settings.extract_workers * int(settings.extract_memory_limit) // MIB
+    assert workers_mib + SERVER_PROCESS_MIB <= int(task_definition["memory"])
 
 
 def test_secrets_come_only_from_secrets_manager(

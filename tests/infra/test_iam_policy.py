@@ -34,7 +34,18 @@ DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:DescribeTable",  # readiness
 }
 KMS_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}
-APP_ACTIONS = S3_OBJECT_ACTIONS | S3_BUCKET_ACTIONS | DYNAMODB_ITEM_ACTIONS | KMS_ACTIONS
+BEDROCK_ACTIONS = {"bedrock:InvokeModel"}  # Converse is authorised as InvokeModel
+# OCR of scanned PDFs (TEXTRACT_ENABLED). Textract reads the object with the caller's
+# permissions: s3:GetObject on documents/* (and the KMS key through S3) covers it.
+TEXTRACT_ACTIONS = {"textract:StartDocumentTextDetection", "textract:GetDocumentTextDetection"}
+APP_ACTIONS = (
+    S3_OBJECT_ACTIONS
+    | S3_BUCKET_ACTIONS
+    | DYNAMODB_ITEM_ACTIONS
+    | KMS_ACTIONS
+    | BEDROCK_ACTIONS
+    | TEXTRACT_ACTIONS
+)
 FORBIDDEN_ACTIONS = {
     "dynamodb:Scan",
     "dynamodb:CreateTable",
@@ -177,11 +188,21 @@ def test_task_policy_actions_are_exact_and_without_wildcards(task_policy: dict[s
     assert actions >= APP_ACTIONS, f"missing: {sorted(APP_ACTIONS - actions)}"
 
 
-def test_task_policy_never_grants_all_resources(task_policy: dict[str, Any]) -> None:
+def test_task_policy_grants_all_resources_only_for_textract(task_policy: dict[str, Any]) -> None:
+    # The one allowed exception: Textract's StartDocumentTextDetection and
+    # GetDocumentTextDetection have no resource types in the Service Authorization Reference
+    # ("Actions, resources, and condition keys for Amazon Textract"), so "*" is the only
+    # resource they accept. Jobs have no ARN; the document is read under s3:GetObject.
+    everything = [s for s in task_policy["Statement"] if "*" in as_list(s["Resource"])]
+    assert [set(as_list(s["Action"])) for s in everything] == [TEXTRACT_ACTIONS]
+    [textract] = everything
+    assert as_list(textract["Resource"]) == ["*"]
     for statement in task_policy["Statement"]:
         for resource in as_list(statement["Resource"]):
-            assert resource != "*", statement["Sid"]
             assert not resource.endswith(":*"), statement["Sid"]
+    # ...and Textract is granted nowhere else.
+    textract_grants = {a for a in granted(task_policy) if a.startswith("textract:")}
+    assert textract_grants == TEXTRACT_ACTIONS
 
 
 def test_s3_objects_are_scoped_to_the_documents_prefix(
@@ -218,6 +239,34 @@ def test_kms_is_the_bucket_key_and_only_through_s3(
         assert as_list(statement["Resource"]) == [key_arn]
         via = statement["Condition"]["StringEquals"]["kms:ViaService"]
         assert via == f"s3.{region}.amazonaws.com"
+
+
+def test_bedrock_is_the_configured_inference_profile(
+    task_policy: dict[str, Any], container_env: dict[str, str], task_definition: dict[str, Any]
+) -> None:
+    profile_id = container_env["BEDROCK_MODEL_ID"]
+    region = container_env["AWS_REGION"]
+    account = task_definition["taskRoleArn"].split(":")[4]
+    geography, _, model_id = profile_id.partition(".")
+    assert geography in {"us", "eu", "apac", "jp", "global"}, profile_id
+    profile_arn = f"arn:aws:bedrock:{region}:{account}:inference-profile/{profile_id}"
+    model_arn = f"arn:aws:bedrock:{geography}-*::foundation-model/{model_id}"
+
+    statements = [
+        s for s in allow_statements(task_policy) if set(as_list(s["Action"])) & BEDROCK_ACTIONS
+    ]
+    assert all(set(as_list(s["Action"])) == BEDROCK_ACTIONS for s in statements)
+    resources = {r for s in statements for r in as_list(s["Resource"])}
+    assert resources == {profile_arn, model_arn}
+    # The profile itself, unconditionally; the foundation model in the profile's regions, only
+    # when called through the profile (never directly, never through another profile).
+    [profile_statement] = [s for s in statements if profile_arn in as_list(s["Resource"])]
+    assert as_list(profile_statement["Resource"]) == [profile_arn]
+    [model_statement] = [s for s in statements if model_arn in as_list(s["Resource"])]
+    assert as_list(model_statement["Resource"]) == [model_arn]
+    assert model_statement["Condition"] == {
+        "StringEquals": {"bedrock:InferenceProfileArn": profile_arn}
+    }
 
 
 # --- least privilege: execution role -------------------------------------------------------------

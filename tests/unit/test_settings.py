@@ -65,6 +65,8 @@ def test_deployment_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> 
         ({"auth": "api_key", "api_keys": "no-equals-sign"}, "OWNER=<sha256 hex>"),
         ({"auth": "api_key", "api_keys": {"a#b": "0" * 64}}, "must match"),
         ({"s3_part_size": "1MiB"}, "at least 5MiB"),
+        ({"textract_enabled": True}, "TEXTRACT_ENABLED needs the aws profile"),
+        ({"job_lease_seconds": 2}, "greater than or equal to 5"),
     ],
 )
 def test_unsafe_or_broken_settings_refuse_to_start(values: dict[str, object], message: str) -> None:

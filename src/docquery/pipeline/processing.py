@@ -23,7 +23,7 @@ from docquery.domain.pipeline_rules import (
     summarised,
 )
 from docquery.domain.processing import Failure, FailureCode, Page, SummaryStatus
-from docquery.errors import ModelFailed
+from docquery.errors import ModelFailed, OcrFailed
 from docquery.pipeline.extraction import ExtractionFailed
 from docquery.pipeline.leases import LeaseKeeper
 from docquery.ports import BlobStore, DocumentStore
@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 # Progress is written at most this often: each write is a conditional update of the record.
 PROGRESS_INTERVAL_SECONDS = 1.0
 TEMP_PREFIX = "extract-"
+
+
+class Ocr(Protocol):
+    async def detect_text(self, key: str) -> list[Page]:
+        """Text of every page of the stored PDF, read from its images (OcrFailed if not)."""
+        ...
 
 
 class TextExtractor(Protocol):
@@ -53,6 +59,9 @@ class Processor:
     model: LanguageModel | None
     temp_dir: Path
     max_attempts: int
+    max_pages: int
+    max_chars: int
+    ocr: Ocr | None = None
 
     async def process(self, keeper: LeaseKeeper) -> None:
         """Take the document as far as it can go; a deterministic failure ends it for good."""
@@ -75,18 +84,14 @@ class Processor:
         reporter = _ProgressReporter(keeper)
         with _TempFile(self.temp_dir) as path:
             await self._download(document, path)
-            try:
-                pages = await self.extractor.extract(path, on_progress=reporter)
-            except ExtractionFailed as exc:
-                if exc.code is FailureCode.STORAGE_ERROR:
-                    raise  # not the document's fault: the worker retries it later
-                failure = Failure(exc.code, exc.message)
-                await keeper.update(lambda d: failed(d, failure))
-                log.info(
-                    "pipeline.extract_failed",
-                    extra={"document_id": document.id, "code": failure.code.value},
-                )
-                return None
+            pages, failure = await self._read(document, path, reporter)
+        if failure is not None:
+            await keeper.update(lambda d: failed(d, failure))
+            log.info(
+                "pipeline.extract_failed",
+                extra={"document_id": document.id, "code": failure.code.value},
+            )
+            return None
         await keeper.update(lambda d: indexing(d, pages=len(pages)))
         await artifacts.save_pages(self.blobs, document.id, pages)
         await keeper.update(
@@ -94,6 +99,37 @@ class Processor:
         )
         log.info("pipeline.extracted", extra={"document_id": document.id, "size": len(pages)})
         return pages
+
+    async def _read(
+        self, document: Document, path: Path, reporter: _ProgressReporter
+    ) -> tuple[list[Page], Failure | None]:
+        """The pages' text, or the reason the document has none we can use."""
+        try:
+            return await self.extractor.extract(path, on_progress=reporter), None
+        except ExtractionFailed as exc:
+            if exc.code is FailureCode.STORAGE_ERROR:
+                raise  # not the document's fault: the worker retries it later
+            if exc.code is FailureCode.NO_TEXT_LAYER and self.ocr is not None:
+                return await self._read_scans(document)
+            return [], Failure(exc.code, exc.message)
+
+    async def _read_scans(self, document: Document) -> tuple[list[Page], Failure | None]:
+        """OCR for a PDF without a text layer, under the same caps as extracted text."""
+        assert self.ocr is not None
+        try:
+            pages = await self.ocr.detect_text(document.blob_key)
+        except OcrFailed as exc:
+            if exc.transient:
+                raise  # throttled or unreachable: the worker retries it later
+            return [], Failure(FailureCode.OCR_FAILED, str(exc))
+        log.info("pipeline.ocr_done", extra={"document_id": document.id, "pages": len(pages)})
+        if len(pages) > self.max_pages:
+            return [], Failure(FailureCode.TOO_MANY_PAGES, f"more than {self.max_pages} pages")
+        if sum(len(page.text) for page in pages) > self.max_chars:
+            return [], Failure(FailureCode.TOO_MUCH_TEXT, f"more than {self.max_chars} characters")
+        if not any(page.text.strip() for page in pages):
+            return [], Failure(FailureCode.NO_TEXT_LAYER, "no text on any page, even by OCR")
+        return pages, None
 
     async def _summarise(self, keeper: LeaseKeeper, pages: Sequence[Page] | None) -> None:
         assert self.model is not None

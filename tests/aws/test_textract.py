@@ -1,0 +1,343 @@
+"""TextractOcr through the real aioboto3 client, against the moto server.
+
+moto's Textract backend runs in this process (the server is a ThreadedMotoServer), so a test
+scripts a job through the backend's class attributes, read when a job starts: BLOCKS,
+PAGES (moto's default is a dict, not the page count Textract sends: always set it) and
+JOB_STATUS. moto ignores NextToken and MaxResults; the paging test serves pages itself.
+Waiting is on a fake clock: `sleep` advances it instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioboto3
+import pytest
+from botocore.exceptions import ClientError
+from moto.core.exceptions import JsonRESTError
+from moto.textract.models import TextractBackend, textract_backends
+from moto.textract.responses import TextractResponse
+
+from docquery.adapters.aws.textract import (
+    TextractOcr,
+    request_token,
+    textract_client_config,
+)
+from docquery.domain.processing import Page
+from docquery.errors import OcrFailed
+from docquery.settings import Settings
+
+pytestmark = pytest.mark.aws
+
+BUCKET = "docquery-documents"
+KEY = "documents/0b7f3c2e/original.pdf"
+ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's default account
+
+
+@dataclass
+class Calls:
+    """Every Textract call the client made: (operation, parameters)."""
+
+    items: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+
+    def record(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        self.items.append((model.name, dict(params)))
+
+    def of(self, operation: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.items if name == operation]
+
+
+@dataclass
+class FakeTime:
+    """A clock that only `sleep` moves; `on_sleep` runs after each sleep."""
+
+    now: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+    on_sleep: Callable[[], None] | None = None
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep()
+
+
+@pytest.fixture
+def script(monkeypatch: pytest.MonkeyPatch) -> Callable[..., None]:
+    """Set what the next Textract jobs return; restored after the test."""
+
+    def configure(*, blocks: list[dict[str, Any]], pages: int, status: str = "SUCCEEDED") -> None:
+        monkeypatch.setattr(TextractBackend, "BLOCKS", blocks)
+        monkeypatch.setattr(TextractBackend, "PAGES", pages)
+        monkeypatch.setattr(TextractBackend, "JOB_STATUS", status)
+
+    return configure
+
+
+@pytest.fixture
+async def client(moto_endpoint: str) -> AsyncIterator[tuple[Any, Calls]]:
+    """A textract client configured as the wiring configures it, and what it sends."""
+    settings = Settings(_env_file=None, aws_max_attempts=2)
+    calls = Calls()
+    async with aioboto3.Session().client(
+        "textract",
+        endpoint_url=moto_endpoint,
+        region_name=REGION,
+        config=textract_client_config(settings),
+    ) as textract:
+        textract.meta.events.register("provide-client-params.textract", calls.record)
+        yield textract, calls
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+def ocr(client: tuple[Any, Calls], fake_time: FakeTime, **options: Any) -> TextractOcr:
+    return TextractOcr(
+        client[0], bucket=BUCKET, sleep=fake_time.sleep, clock=fake_time.clock, **options
+    )
+
+
+def line(page: int, text: str) -> dict[str, Any]:
+    return {"BlockType": "LINE", "Page": page, "Text": text, "Id": f"{page}-{text}"}
+
+
+def word(page: int, text: str) -> dict[str, Any]:
+    return {"BlockType": "WORD", "Page": page, "Text": text, "Id": f"w{page}-{text}"}
+
+
+def page_block(page: int) -> dict[str, Any]:
+    return {"BlockType": "PAGE", "Page": page, "Id": f"p{page}"}
+
+
+def job(job_id: str) -> Any:
+    return textract_backends[ACCOUNT][REGION].async_text_detection_jobs[job_id]
+
+
+async def test_lines_are_grouped_by_page_in_textract_order(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(
+        pages=4,
+        blocks=[
+            page_block(1),
+            line(1, "Discharge summary"),
+            line(1, "Potassium 3.4 mmol/L"),
+            page_block(2),
+            page_block(3),
+            line(3, "Follow up in 2 weeks"),
+            page_block(4),
+            word(1, "Discharge"),  # words repeat the lines: never counted twice
+            word(4, "stray"),
+        ],
+    )
+
+    pages = await ocr(client, fake_time).detect_text(KEY)
+
+    assert pages == [
+        Page(1, "Discharge summary\nPotassium 3.4 mmol/L"),
+        Page(2, ""),
+        Page(3, "Follow up in 2 weeks"),
+        Page(4, ""),
+    ]
+    _, calls = client
+    [start] = calls.of("StartDocumentTextDetection")
+    assert start["DocumentLocation"] == {"S3Object": {"Bucket": BUCKET, "Name": KEY}}
+    assert start["ClientRequestToken"] == request_token(BUCKET, KEY)
+    assert fake_time.sleeps == []  # the job was over at the first look
+
+
+async def test_a_document_without_any_line_gives_empty_pages(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(pages=2, blocks=[page_block(1), page_block(2)])
+
+    assert await ocr(client, fake_time).detect_text(KEY) == [Page(1, ""), Page(2, "")]
+
+
+async def test_waits_while_the_job_is_in_progress(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(pages=1, blocks=[line(1, "Scanned note")], status="IN_PROGRESS")
+    _, calls = client
+
+    def finish_after_two_waits() -> None:
+        if len(fake_time.sleeps) == 2:
+            [polled] = {params["JobId"] for params in calls.of("GetDocumentTextDetection")}
+            job(polled).job["JobStatus"] = "SUCCEEDED"
+
+    fake_time.on_sleep = finish_after_two_waits
+
+    pages = await ocr(client, fake_time, poll_interval=2.0).detect_text(KEY)
+
+    assert pages == [Page(1, "Scanned note")]
+    assert fake_time.sleeps == [2.0, 2.0]
+    assert len(calls.of("GetDocumentTextDetection")) == 3
+
+
+async def test_follows_next_token_through_every_page_of_results(
+    client: tuple[Any, Calls],
+    fake_time: FakeTime,
+    script: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocks = [
+        page_block(1),
+        line(1, "first"),
+        line(1, "second"),
+        page_block(2),
+        line(2, "third"),
+        line(1, "late line of page one"),
+        page_block(3),
+    ]
+    script(pages=3, blocks=blocks)
+    per_answer = 2
+
+    def paged(self: TextractResponse) -> str:
+        # Textract's paging, which moto lacks: `per_answer` blocks, then a NextToken.
+        params = json.loads(self.body)
+        result = self.textract_backend.get_document_text_detection(params["JobId"]).to_dict()
+        start = int(params.get("NextToken", 0))
+        answer = dict(result, Blocks=result["Blocks"][start : start + per_answer])
+        if start + per_answer < len(result["Blocks"]):
+            answer["NextToken"] = str(start + per_answer)
+        return json.dumps(answer)
+
+    monkeypatch.setattr(TextractResponse, "get_document_text_detection", paged)
+
+    pages = await ocr(client, fake_time).detect_text(KEY)
+
+    assert pages == [
+        Page(1, "first\nsecond\nlate line of page one"),
+        Page(2, "third"),
+        Page(3, ""),
+    ]
+    _, calls = client
+    gets = calls.of("GetDocumentTextDetection")
+    assert [params.get("NextToken") for params in gets] == [None, "2", "4", "6"]
+    assert all(params["MaxResults"] == 1000 for params in gets)
+
+
+async def test_partial_success_keeps_the_pages_textract_read(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(pages=2, blocks=[line(2, "Legible page")], status="PARTIAL_SUCCESS")
+
+    assert await ocr(client, fake_time).detect_text(KEY) == [Page(1, ""), Page(2, "Legible page")]
+
+
+async def test_a_failed_job_is_ocr_failed(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(pages=1, blocks=[], status="FAILED")
+
+    with pytest.raises(OcrFailed, match="FAILED") as failure:
+        await ocr(client, fake_time).detect_text(KEY)
+    assert failure.value.transient is False
+
+
+async def test_a_job_still_in_progress_at_the_deadline_is_ocr_failed(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(pages=1, blocks=[], status="IN_PROGRESS")
+
+    textract = ocr(client, fake_time, poll_interval=2.0, timeout=7.0)
+    with pytest.raises(OcrFailed, match="did not finish within 7 s") as failure:
+        await textract.detect_text(KEY)
+
+    assert failure.value.transient is True  # a later attempt resumes the same job
+    # Polled at 0, 2, 4, 6 and 7 s: the last wait is cut to the deadline, not past it.
+    assert fake_time.sleeps == [2.0, 2.0, 2.0, 1.0]
+    _, calls = client
+    assert len(calls.of("GetDocumentTextDetection")) == 5
+
+
+@pytest.mark.parametrize(
+    ("code", "transient"),
+    [
+        ("InvalidS3ObjectException", False),
+        ("UnsupportedDocumentException", False),
+        ("DocumentTooLargeException", False),
+        ("BadDocumentException", False),
+        ("AccessDeniedException", True),
+    ],
+)
+async def test_a_refused_start_is_ocr_failed_naming_the_code(
+    client: tuple[Any, Calls],
+    fake_time: FakeTime,
+    script: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+    code: str,
+    transient: bool,
+) -> None:
+    script(pages=1, blocks=[line(1, "never read")])
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise JsonRESTError(code, "refused by the test")
+
+    monkeypatch.setattr(TextractBackend, "start_document_text_detection", refuse)
+
+    with pytest.raises(OcrFailed) as failure:
+        await ocr(client, fake_time).detect_text(KEY)
+
+    assert code in failure.value.message
+    assert failure.value.transient is transient
+    assert isinstance(failure.value.__cause__, ClientError)
+    _, calls = client
+    assert calls.of("GetDocumentTextDetection") == []
+
+
+async def test_throttling_is_retried_by_botocore_then_ocr_failed(
+    client: tuple[Any, Calls],
+    fake_time: FakeTime,
+    script: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    script(pages=1, blocks=[])
+    attempts: list[int] = []
+
+    def throttle(*args: Any, **kwargs: Any) -> str:
+        attempts.append(1)
+        raise JsonRESTError("ProvisionedThroughputExceededException", "slow down")
+
+    monkeypatch.setattr(TextractBackend, "start_document_text_detection", throttle)
+
+    with pytest.raises(OcrFailed, match="ProvisionedThroughputExceededException") as failure:
+        await ocr(client, fake_time).detect_text(KEY)
+
+    assert len(attempts) == 2  # AWS_MAX_ATTEMPTS=2: botocore retried once
+    assert failure.value.transient is True
+    assert fake_time.sleeps == []  # botocore's backoff, not the adapter's
+
+
+async def test_an_error_while_polling_is_ocr_failed(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    script(pages=1, blocks=[], status="IN_PROGRESS")
+    _, calls = client
+
+    def forget_the_job() -> None:
+        [polled] = {params["JobId"] for params in calls.of("GetDocumentTextDetection")}
+        del textract_backends[ACCOUNT][REGION].async_text_detection_jobs[polled]
+
+    fake_time.on_sleep = forget_the_job
+
+    with pytest.raises(OcrFailed, match="InvalidJobIdException"):
+        await ocr(client, fake_time).detect_text(KEY)
+
+
+def test_request_token_is_per_object_and_valid_for_textract() -> None:
+    token = request_token(BUCKET, KEY)
+    assert re.fullmatch(r"[a-zA-Z0-9-_]{1,64}", token)
+    assert token == request_token(BUCKET, KEY)
+    assert token != request_token(BUCKET, "documents/other/original.pdf")
+    assert token != request_token("another-bucket", KEY)

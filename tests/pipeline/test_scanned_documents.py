@@ -1,0 +1,84 @@
+"""Scans without a text layer: no_text_layer, or Textract's lines on the aws profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from moto.textract.models import TextractBackend
+
+from support.api import settled, upload_ok, wait_for_document
+from support.bad_pdfs import scanned_pdf
+from support.harness import HarnessFactory
+
+
+def line(page: int, text: str) -> dict[str, Any]:
+    return {"BlockType": "LINE", "Page": page, "Text": text, "Id": f"{page}-{text}"}
+
+
+async def test_a_scan_without_ocr_fails_with_no_text_layer(
+    make_pipeline_harness: HarnessFactory,
+) -> None:
+    async with make_pipeline_harness() as h:
+        document = await upload_ok(h.alice, scanned_pdf(pages=2))
+        final = await wait_for_document(h.alice, document["id"], settled)
+    assert final["status"] == "failed"
+    assert final["failure"]["code"] == "no_text_layer"
+
+
+@pytest.mark.parametrize("profile", ["aws"])
+async def test_textract_reads_a_scan_on_the_aws_profile(
+    make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # moto answers Textract from these (its server runs in this process).
+    monkeypatch.setattr(TextractBackend, "JOB_STATUS", "SUCCEEDED")
+    monkeypatch.setattr(TextractBackend, "PAGES", 3)
+    monkeypatch.setattr(
+        TextractBackend,
+        "BLOCKS",
+        [
+            line(1, "Referral letter."),
+            line(1, "Patient seen for persistent cough."),
+            line(3, "Chest X-ray showed no consolidation."),
+        ],
+    )
+    async with make_pipeline_harness(textract_enabled=True) as h:
+        document = await upload_ok(h.alice, scanned_pdf(pages=3))
+        final = await wait_for_document(h.alice, document["id"], settled)
+        assert final["status"] == "ready", final
+        assert final["page_count"] == 3
+        text = (await h.alice.get(f"/v1/documents/{document['id']}/text")).json()
+    assert [page["text"] for page in text["pages"]] == [
+        "Referral letter.\nPatient seen for persistent cough.",
+        "",
+        "Chest X-ray showed no consolidation.",
+    ]
+    assert final["summary_status"] == "ready"
+
+
+@pytest.mark.parametrize("profile", ["aws"])
+async def test_textract_finding_nothing_is_still_no_text_layer(
+    make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(TextractBackend, "JOB_STATUS", "SUCCEEDED")
+    monkeypatch.setattr(TextractBackend, "PAGES", 2)
+    monkeypatch.setattr(TextractBackend, "BLOCKS", [])
+    async with make_pipeline_harness(textract_enabled=True) as h:
+        document = await upload_ok(h.alice, scanned_pdf(pages=2))
+        final = await wait_for_document(h.alice, document["id"], settled)
+    assert final["status"] == "failed"
+    assert final["failure"]["code"] == "no_text_layer"
+
+
+@pytest.mark.parametrize("profile", ["aws"])
+async def test_textract_refusing_the_document_is_ocr_failed(
+    make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(TextractBackend, "JOB_STATUS", "FAILED")
+    monkeypatch.setattr(TextractBackend, "PAGES", 2)
+    monkeypatch.setattr(TextractBackend, "BLOCKS", [])
+    async with make_pipeline_harness(textract_enabled=True) as h:
+        document = await upload_ok(h.alice, scanned_pdf(pages=2))
+        final = await wait_for_document(h.alice, document["id"], settled)
+    assert final["status"] == "failed"
+    assert final["failure"]["code"] == "ocr_failed"
