@@ -1,7 +1,8 @@
-"""kill -9 of a server in the middle of processing: a new process finishes the job, once."""
+"""A real server stopped mid-processing, by kill -9 or by SIGTERM: nothing lost, nothing twice."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -15,6 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from docquery.domain.documents import Document, DocumentStatus, WorkState
+from docquery.domain.principals import LOCAL_OWNER
+from docquery.settings import Settings
+from docquery.wiring import open_services
 from support.bad_pdfs import text_pdf
 
 pytestmark = pytest.mark.slow
@@ -22,6 +27,8 @@ pytestmark = pytest.mark.slow
 LEASE_SECONDS = 5
 # Long enough that processing is still under way when the test kills the server.
 PAGES = 2000
+# ECS's stopTimeout in infra/ecs-task-definition.json: SIGKILL follows SIGTERM after this.
+STOP_TIMEOUT_SECONDS = 30
 
 
 def free_port() -> int:
@@ -175,3 +182,54 @@ def test_kill_9_mid_processing_then_a_new_process_completes_it_once(data_dir: Pa
         assert list((data_dir / "tmp").iterdir()) == []
     finally:
         second.stop()
+
+
+async def stored(data_dir: Path, document_id: str) -> Document:
+    settings = Settings(_env_file=None, data_dir=data_dir)  # type: ignore[call-arg]
+    async with open_services(settings) as services:
+        return await services.documents.get(owner=LOCAL_OWNER, document_id=document_id)
+
+
+def test_sigterm_with_work_in_flight_hands_it_back_and_exits_in_time(data_dir: Path) -> None:
+    server = Server(data_dir, free_port())
+    try:
+        response = httpx.post(
+            f"{server.url}/v1/documents",
+            files={"file": ("long.pdf", text_pdf(pages=PAGES), "application/pdf")},
+            timeout=30,
+        )
+        document_id = response.json()["id"]
+        wait_until(
+            lambda: document(server.url, document_id)["status"] == "processing",
+            timeout=60,
+            what="processing to start",
+        )
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        took = time.monotonic() - started
+    finally:
+        server.stop()
+    # uvicorn shuts down gracefully, then re-raises the signal it caught (exit status 143).
+    assert server.process.returncode in (0, -signal.SIGTERM)
+    assert took < STOP_TIMEOUT_SECONDS
+    left = asyncio.run(stored(data_dir, document_id))
+    assert left.status is DocumentStatus.QUEUED
+    assert left.work_state is WorkState.QUEUED
+    assert left.lease is None
+    assert left.attempts == 0
+    # The next start picks it up at once.
+    restarted = Server(data_dir, free_port())
+    try:
+        final = wait_until(
+            lambda: (
+                (d := document(restarted.url, document_id))["summary_status"] != "pending"
+                and d["status"] != "processing"
+                and d
+            ),
+            timeout=120,
+            what="processing to finish after the restart",
+        )
+        assert final["status"] == "ready"
+    finally:
+        restarted.stop()
