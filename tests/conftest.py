@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -13,6 +15,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from docquery.app import create_app
+from docquery.logs import JsonFormatter
 from docquery.wiring import open_services
 from support.harness import Harness, HarnessFactory
 from support.moto import MotoServer
@@ -85,3 +88,18 @@ def _client(app: Any, key: str | None) -> httpx.AsyncClient:
         headers=headers,
         timeout=30,
     )
+
+
+@pytest.fixture
+def json_log() -> Iterator[io.StringIO]:
+    """Everything logged during the test, formatted exactly as in production."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(previous)

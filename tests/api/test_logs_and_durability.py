@@ -5,32 +5,15 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from docquery.logs import JsonFormatter
 from support.api import upload_ok
 from support.harness import Harness
 from support.pdfs import make_pdf
 
 CANARY = "CANARY-7f3a-Jane-Doe-1957"
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """Everything logged during the test, formatted exactly as in production."""
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    previous = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(previous)
 
 
 async def test_canary_from_file_title_and_tags_never_reaches_the_logs(

@@ -107,6 +107,19 @@ def document(url: str, document_id: str) -> dict[str, Any]:
     return body
 
 
+def wait_finished(url: str, document_id: str) -> dict[str, Any]:
+    """The document once processing is over (ready with a summary outcome, or failed)."""
+    return wait_until(
+        lambda: (
+            (d := document(url, document_id))["summary_status"] != "pending"
+            and d["status"] != "processing"
+            and d
+        ),
+        timeout=120,
+        what="processing to finish after the restart",
+    )
+
+
 def worker_pids(parent: int) -> set[int]:
     """Live processes whose parent is `parent` (the extraction workers)."""
     found = set()

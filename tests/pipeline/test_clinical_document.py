@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 
-import pytest
-
-from docquery.logs import JsonFormatter
 from support.api import settled, upload_ok, wait_for_document
 from support.bad_pdfs import document_pdf
 from support.harness import Harness
@@ -27,20 +22,6 @@ DISCHARGE_SUMMARY = [
     "Follow-up: return to cardiology clinic in two weeks. Schedule a repeat echocardiogram "
     "in three months. Recheck lipid panel in six weeks.",
 ]
-
-
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    yield stream
-    root.removeHandler(handler)
-    root.setLevel(level)
 
 
 def normalised(text: str) -> str:

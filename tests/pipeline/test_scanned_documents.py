@@ -16,6 +16,15 @@ def line(page: int, text: str) -> dict[str, Any]:
     return {"BlockType": "LINE", "Page": page, "Text": text, "Id": f"{page}-{text}"}
 
 
+def script_textract(
+    monkeypatch: pytest.MonkeyPatch, *, status: str, pages: int, lines: list[dict[str, Any]]
+) -> None:
+    """What moto's Textract answers next (its server runs in this process)."""
+    monkeypatch.setattr(TextractBackend, "JOB_STATUS", status)
+    monkeypatch.setattr(TextractBackend, "PAGES", pages)
+    monkeypatch.setattr(TextractBackend, "BLOCKS", lines)
+
+
 async def test_a_scan_without_ocr_fails_with_no_text_layer(
     make_pipeline_harness: HarnessFactory,
 ) -> None:
@@ -30,13 +39,11 @@ async def test_a_scan_without_ocr_fails_with_no_text_layer(
 async def test_textract_reads_a_scan_on_the_aws_profile(
     make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # moto answers Textract from these (its server runs in this process).
-    monkeypatch.setattr(TextractBackend, "JOB_STATUS", "SUCCEEDED")
-    monkeypatch.setattr(TextractBackend, "PAGES", 3)
-    monkeypatch.setattr(
-        TextractBackend,
-        "BLOCKS",
-        [
+    script_textract(
+        monkeypatch,
+        status="SUCCEEDED",
+        pages=3,
+        lines=[
             line(1, "Referral letter."),
             line(1, "Patient seen for persistent cough."),
             line(3, "Chest X-ray showed no consolidation."),
@@ -60,9 +67,7 @@ async def test_textract_reads_a_scan_on_the_aws_profile(
 async def test_textract_finding_nothing_is_still_no_text_layer(
     make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(TextractBackend, "JOB_STATUS", "SUCCEEDED")
-    monkeypatch.setattr(TextractBackend, "PAGES", 2)
-    monkeypatch.setattr(TextractBackend, "BLOCKS", [])
+    script_textract(monkeypatch, status="SUCCEEDED", pages=2, lines=[])
     async with make_pipeline_harness(textract_enabled=True) as h:
         document = await upload_ok(h.alice, scanned_pdf(pages=2))
         final = await wait_for_document(h.alice, document["id"], settled)
@@ -74,9 +79,7 @@ async def test_textract_finding_nothing_is_still_no_text_layer(
 async def test_textract_refusing_the_document_is_ocr_failed(
     make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(TextractBackend, "JOB_STATUS", "FAILED")
-    monkeypatch.setattr(TextractBackend, "PAGES", 2)
-    monkeypatch.setattr(TextractBackend, "BLOCKS", [])
+    script_textract(monkeypatch, status="FAILED", pages=2, lines=[])
     async with make_pipeline_harness(textract_enabled=True) as h:
         document = await upload_ok(h.alice, scanned_pdf(pages=2))
         final = await wait_for_document(h.alice, document["id"], settled)
