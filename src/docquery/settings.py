@@ -194,6 +194,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def http_drain_seconds(self) -> int:
+        """Of the shutdown budget, what in-flight requests get; the rest hands pipeline work
+        back (PIPELINE_STOP_SECONDS) and stops the extraction workers (a few seconds)."""
+        return max(1, self.shutdown_timeout - PIPELINE_STOP_SECONDS - EXTRACTOR_STOP_SECONDS)
+
+    @property
     def effective_language_model(self) -> LanguageModelChoice:
         if self.language_model is not LanguageModelChoice.AUTO:
             return self.language_model
@@ -206,6 +212,11 @@ class Settings(BaseSettings):
         """The largest multipart body accepted: the file limit plus room for the form fields."""
         return int(self.max_file_size) + FORM_OVERHEAD
 
+
+# Shutdown budget, within DOCQUERY_SHUTDOWN_TIMEOUT: handing leases back, then stopping the
+# extraction workers (killed if they do not stop).
+PIPELINE_STOP_SECONDS = 4
+EXTRACTOR_STOP_SECONDS = 4
 
 # Room in a multipart body for part headers, boundaries and the small text fields.
 FORM_OVERHEAD = 64 * 1024

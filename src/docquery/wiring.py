@@ -21,7 +21,13 @@ from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.language_model import LanguageModel
 from docquery.services.auth import ApiKeyAuthenticator, NoAuthenticator
 from docquery.services.cursors import CursorCodec
-from docquery.settings import AuthMode, LanguageModelChoice, Profile, Settings
+from docquery.settings import (
+    PIPELINE_STOP_SECONDS,
+    AuthMode,
+    LanguageModelChoice,
+    Profile,
+    Settings,
+)
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
@@ -169,7 +175,7 @@ async def _start_pipeline(
     )
     await runner.start()
     # Leaving the stack stops claiming and hands unfinished documents back.
-    stack.push_async_callback(lambda: runner.stop(grace_seconds=settings.shutdown_timeout / 2))
+    stack.push_async_callback(lambda: runner.stop(grace_seconds=PIPELINE_STOP_SECONDS))
     return runner
 
 

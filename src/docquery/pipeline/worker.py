@@ -65,6 +65,7 @@ class Pipeline:
 
     async def stop(self, *, grace_seconds: float) -> None:
         """Stop claiming, give unfinished documents back, and return within the grace period."""
+        deadline = asyncio.get_running_loop().time() + grace_seconds
         for loop in self._loops:
             loop.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
@@ -72,10 +73,12 @@ class Pipeline:
         for task in in_flight:
             task.cancel()
         if in_flight:
-            await asyncio.wait(in_flight, timeout=grace_seconds)
+            await asyncio.wait(in_flight, timeout=grace_seconds / 2)
         releases = [self._release(keeper) for keeper in in_flight.values() if keeper.held]
+        left = max(deadline - asyncio.get_running_loop().time(), 0.5)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*releases), timeout=max(grace_seconds, 1))
+            # Whatever is not handed back in time, the sweeper re-queues when its lease expires.
+            await asyncio.wait_for(asyncio.gather(*releases), timeout=left)
 
     async def _claim_loop(self) -> None:
         while True:
