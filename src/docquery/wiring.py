@@ -73,13 +73,14 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
     """
     async with AsyncExitStack() as stack:
         ocr: Ocr | None = None
+        session = _aws_session(settings)
         if settings.profile is Profile.AWS:
-            clients = await stack.enter_async_context(open_aws_clients(settings))
+            clients = await stack.enter_async_context(open_aws_clients(settings, session))
             blobs, documents = _aws_stores(settings, clients)
             ocr = _ocr(settings, clients)
         else:
             blobs, documents = await _embedded_stores(settings, stack)
-        model = await _language_model(settings, stack)
+        model = await _language_model(settings, stack, session)
         runner = (
             await _start_pipeline(settings, stack, blobs, documents, model, ocr)
             if pipeline
@@ -104,7 +105,21 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
         )
 
 
-async def _language_model(settings: Settings, stack: AsyncExitStack) -> LanguageModel | None:
+def _aws_session(settings: Settings) -> Any:
+    """The process's one aioboto3 Session, if anything here talks to AWS."""
+    if (
+        settings.profile is not Profile.AWS
+        and settings.effective_language_model is not LanguageModelChoice.BEDROCK
+    ):
+        return None
+    import aioboto3
+
+    return aioboto3.Session(region_name=settings.aws_region)
+
+
+async def _language_model(
+    settings: Settings, stack: AsyncExitStack, session: Any
+) -> LanguageModel | None:
     choice = settings.effective_language_model
     if choice is LanguageModelChoice.DISABLED:
         return None
@@ -112,12 +127,10 @@ async def _language_model(settings: Settings, stack: AsyncExitStack) -> Language
         from docquery.adapters.local.summariser import LocalLanguageModel
 
         return LocalLanguageModel()
-    import aioboto3
-
     from docquery.adapters.aws.bedrock import bedrock_client_config, bedrock_language_model
 
     client = await stack.enter_async_context(
-        aioboto3.Session(region_name=settings.aws_region).client(
+        session.client(
             "bedrock-runtime",
             config=bedrock_client_config(settings),
             endpoint_url=settings.bedrock_endpoint_url or settings.aws_endpoint_url,
@@ -180,12 +193,12 @@ async def _start_pipeline(
 
 
 @asynccontextmanager
-async def open_aws_clients(settings: Settings) -> AsyncIterator[AwsClients]:
+async def open_aws_clients(settings: Settings, session: Any = None) -> AsyncIterator[AwsClients]:
     """One aioboto3 session; the S3 and DynamoDB clients opened once."""
     import aioboto3
     from aiobotocore.config import AioConfig
 
-    session = aioboto3.Session(region_name=settings.aws_region)
+    session = session or aioboto3.Session(region_name=settings.aws_region)
     common: dict[str, Any] = {
         # total_max_attempts counts the first try; botocore's max_attempts would add one.
         "retries": {"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
