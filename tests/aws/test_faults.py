@@ -134,8 +134,10 @@ async def faulty_client(h: Harness, faults: Faults) -> AsyncIterator[httpx.Async
     opened: list[AwsClients] = []
 
     @contextlib.asynccontextmanager
-    async def open_with_faults(settings: Settings) -> AsyncIterator[AwsClients]:
-        async with original(settings) as clients:
+    async def open_with_faults(
+        settings: Settings, session: Any = None
+    ) -> AsyncIterator[AwsClients]:
+        async with original(settings, session) as clients:
             faults.install(clients)
             opened.append(clients)
             yield clients
