@@ -9,18 +9,27 @@ Items (key `pk` only):
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from docquery.adapters.records import WORK_FIELDS, from_record, to_record, work_record
+from docquery.adapters.aws.dynamodb_items import (
+    OWNER_CREATED_INDEX,
+    deserialize,
+    doc_pk,
+    error_code,
+    serialize,
+    sha_pk,
+    to_document,
+    to_item,
+    translate,
+)
+from docquery.adapters.aws.dynamodb_work import DynamoDbWorkQueue
 from docquery.domain.documents import (
     Document,
     DocumentChanges,
     DocumentPage,
-    Lease,
     ListQuery,
     WorkState,
     format_timestamp,
@@ -31,7 +40,6 @@ from docquery.errors import (
     AlreadyExists,
     DocumentBusy,
     DuplicateContent,
-    LeaseLost,
     NotFound,
     PreconditionFailed,
     StorageError,
@@ -41,22 +49,8 @@ from docquery.errors import (
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
-OWNER_CREATED_INDEX = "owner-created-index"
-WORK_INDEX = "work-index"
-_CLAIM_CANDIDATES = 5
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
-
-def doc_pk(document_id: str) -> str:
-    return f"DOC#{document_id}"
-
-
-def sha_pk(owner: str, sha256: str) -> str:
-    return f"SHA#{owner}#{sha256}"
-
-
-class DynamoDbDocumentStore:
+class DynamoDbDocumentStore(DynamoDbWorkQueue):
     """Document records in DynamoDB; no Scan anywhere."""
 
     def __init__(self, client: DynamoDBClient, *, table: str) -> None:
@@ -64,21 +58,21 @@ class DynamoDbDocumentStore:
         self._table = table
 
     async def create(self, document: Document) -> None:
-        item = _to_item(document)
+        item = to_item(document)
         try:
             await self._client.transact_write_items(
                 TransactItems=[
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _serialize(item),
+                            "Item": serialize(item),
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
                     {
                         "Put": {
                             "TableName": self._table,
-                            "Item": _serialize(
+                            "Item": serialize(
                                 {
                                     "pk": sha_pk(document.owner, document.sha256),
                                     "document_id": document.id,
@@ -90,8 +84,8 @@ class DynamoDbDocumentStore:
                 ]
             )
         except ClientError as exc:
-            if _code(exc) != "TransactionCanceledException":
-                raise _translate(exc) from exc
+            if error_code(exc) != "TransactionCanceledException":
+                raise translate(exc) from exc
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
                 existing = await self._sha_item(document.owner, document.sha256)
@@ -104,7 +98,7 @@ class DynamoDbDocumentStore:
         item = await self._get_item(doc_pk(document_id))
         if item is None or item.get("owner") != owner:
             raise NotFound(f"document {document_id} not found")
-        return _to_document(item)
+        return to_document(item)
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
         document_id = await self._sha_item(owner, sha256)
@@ -122,8 +116,8 @@ class DynamoDbDocumentStore:
             try:
                 response = await self._client.query(**request)
             except (ClientError, BotoCoreError) as exc:
-                raise _translate(exc) from exc
-            found += [_to_document(_deserialize(raw)) for raw in response.get("Items", [])]
+                raise translate(exc) from exc
+            found += [to_document(deserialize(raw)) for raw in response.get("Items", [])]
             if "LastEvaluatedKey" not in response:
                 break
             request["ExclusiveStartKey"] = response["LastEvaluatedKey"]
@@ -152,23 +146,23 @@ class DynamoDbDocumentStore:
         try:
             response = await self._client.update_item(
                 TableName=self._table,
-                Key=_serialize({"pk": doc_pk(document_id)}),
+                Key=serialize({"pk": doc_pk(document_id)}),
                 UpdateExpression="SET " + ", ".join(sets),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues=_serialize(values),
+                ExpressionAttributeValues=serialize(values),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _code(exc) != "ConditionalCheckFailedException":
-                raise _translate(exc) from exc
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise translate(exc) from exc
             old: Any = exc.response.get("Item")
-            current = _deserialize(old) if old else await self._get_item(doc_pk(document_id))
+            current = deserialize(old) if old else await self._get_item(doc_pk(document_id))
             if current is None or current.get("owner") != owner:
                 raise NotFound(f"document {document_id} not found") from exc
             raise PreconditionFailed("the document changed since that ETag was issued") from exc
-        return _to_document(_deserialize(response["Attributes"]))
+        return to_document(deserialize(response["Attributes"]))
 
     async def delete(self, *, owner: str, document_id: str) -> Document:
         document = await self.get(owner=owner, document_id=document_id)
@@ -178,24 +172,24 @@ class DynamoDbDocumentStore:
                     {
                         "Delete": {
                             "TableName": self._table,
-                            "Key": _serialize({"pk": doc_pk(document_id)}),
+                            "Key": serialize({"pk": doc_pk(document_id)}),
                             "ConditionExpression": "#owner = :owner",
                             "ExpressionAttributeNames": {"#owner": "owner"},
-                            "ExpressionAttributeValues": _serialize({":owner": owner}),
+                            "ExpressionAttributeValues": serialize({":owner": owner}),
                         }
                     },
                     {
                         "Delete": {
                             "TableName": self._table,
-                            "Key": _serialize({"pk": sha_pk(owner, document.sha256)}),
+                            "Key": serialize({"pk": sha_pk(owner, document.sha256)}),
                         }
                     },
                 ]
             )
         except ClientError as exc:
-            if _code(exc) == "TransactionCanceledException":
+            if error_code(exc) == "TransactionCanceledException":
                 raise NotFound(f"document {document_id} not found") from exc
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         return document
 
     async def check(self) -> None:
@@ -206,114 +200,24 @@ class DynamoDbDocumentStore:
         if response["Table"].get("TableStatus") not in ("ACTIVE", "UPDATING"):
             raise StoreUnavailable("DynamoDB table is not active")
 
-    async def claim(self, *, worker: str, now: datetime, lease_seconds: float) -> Document | None:
-        candidates = await self._work_due(WorkState.QUEUED, before=now, limit=_CLAIM_CANDIDATES)
-        expires = format_timestamp(now + timedelta(seconds=lease_seconds))
-        for candidate in candidates:
-            values = {
-                ":queued": WorkState.QUEUED.value,
-                ":leased": WorkState.LEASED.value,
-                ":now": format_timestamp(now),
-                ":seen": candidate.attempts,
-                ":worker": worker,
-                ":expires": expires,
-                ":one": 1,
-            }
-            try:
-                response = await self._client.update_item(
-                    TableName=self._table,
-                    Key=_serialize({"pk": doc_pk(candidate.id)}),
-                    # The index is eventually consistent: the condition re-checks the item.
-                    ConditionExpression=(
-                        "work_state = :queued AND work_due_at <= :now AND attempts = :seen"
-                    ),
-                    UpdateExpression=(
-                        "SET work_state = :leased, lease_owner = :worker, "
-                        "lease_expires_at = :expires, work_due_at = :expires, "
-                        "attempts = attempts + :one, version = version + :one"
-                    ),
-                    ExpressionAttributeValues=_serialize(values),
-                    ReturnValues="ALL_NEW",
-                )
-            except ClientError as exc:
-                if _code(exc) == "ConditionalCheckFailedException":
-                    continue  # another worker won this one
-                raise _translate(exc) from exc
-            return _to_document(_deserialize(response["Attributes"]))
-        return None
-
-    async def save_work(self, document: Document, *, lease: Lease) -> Document:
-        work = work_record(document)
-        present = [name for name in WORK_FIELDS if work[name] is not None]
-        absent = [name for name in WORK_FIELDS if work[name] is None]
-        values = {f":{name}": work[name] for name in present} | {
-            ":now": format_timestamp(utcnow()),
-            ":one": 1,
-            ":fence_worker": lease.worker,
-            ":fence_attempt": lease.attempt,
-            ":fence_expires": format_timestamp(lease.expires_at),
-        }
-        # Every name goes through a placeholder: some (status) are DynamoDB reserved words.
-        sets = [f"#{name} = :{name}" for name in present]
-        expression = "SET " + ", ".join([*sets, "#updated_at = :now", "#version = #version + :one"])
-        if absent:
-            expression += " REMOVE " + ", ".join(f"#{name}" for name in absent)
-        names = {f"#{name}": name for name in (*WORK_FIELDS, "updated_at", "version")}
-        try:
-            response = await self._client.update_item(
-                TableName=self._table,
-                Key=_serialize({"pk": doc_pk(document.id)}),
-                ConditionExpression=(
-                    "#lease_owner = :fence_worker AND #attempts = :fence_attempt "
-                    "AND #lease_expires_at = :fence_expires"
-                ),
-                UpdateExpression=expression,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=_serialize(values),
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
-                raise LeaseLost(f"lease on {document.id} is gone") from exc
-            raise _translate(exc) from exc
-        return _to_document(_deserialize(response["Attributes"]))
-
-    async def expired_leases(self, *, now: datetime, limit: int) -> list[Document]:
-        return await self._work_due(WorkState.LEASED, before=now, limit=limit)
-
     async def requeue(self, *, owner: str, document_id: str, now: datetime) -> Document:
         current = await self.get(owner=owner, document_id=document_id)
         if current.work_state is WorkState.LEASED:
             raise DocumentBusy("the document is being processed; try again when it is done")
         fresh = requeued(current, now=now, from_scratch=True)
-        item = _to_item(replace(fresh, updated_at=now, version=current.version + 1))
+        item = to_item(replace(fresh, updated_at=now, version=current.version + 1))
         try:
             await self._client.put_item(
                 TableName=self._table,
-                Item=_serialize(item),
+                Item=serialize(item),
                 ConditionExpression="version = :version",
-                ExpressionAttributeValues=_serialize({":version": current.version}),
+                ExpressionAttributeValues=serialize({":version": current.version}),
             )
         except ClientError as exc:
-            if _code(exc) == "ConditionalCheckFailedException":
+            if error_code(exc) == "ConditionalCheckFailedException":
                 raise DocumentBusy("the document changed while being reset; try again") from exc
-            raise _translate(exc) from exc
-        return _to_document(item)
-
-    async def _work_due(self, state: WorkState, *, before: datetime, limit: int) -> list[Document]:
-        try:
-            response = await self._client.query(
-                TableName=self._table,
-                IndexName=WORK_INDEX,
-                KeyConditionExpression="work_state = :state AND work_due_at <= :before",
-                ExpressionAttributeValues=_serialize(
-                    {":state": state.value, ":before": format_timestamp(before)}
-                ),
-                Limit=limit,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc) from exc
-        return [_to_document(_deserialize(raw)) for raw in response.get("Items", [])]
+            raise translate(exc) from exc
+        return to_document(item)
 
     def _list_request(self, query: ListQuery) -> dict[str, Any]:
         key_condition = "#owner = :owner"
@@ -344,7 +248,7 @@ class DynamoDbDocumentStore:
             "IndexName": OWNER_CREATED_INDEX,
             "KeyConditionExpression": key_condition,
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": _serialize(values),
+            "ExpressionAttributeValues": serialize(values),
             "ScanIndexForward": False,
             # With a filter, DynamoDB counts the items it reads, not the ones it keeps.
             "Limit": query.limit + 1 if not filters else max(query.limit + 1, 100),
@@ -353,7 +257,7 @@ class DynamoDbDocumentStore:
             request["FilterExpression"] = " AND ".join(filters)
         if query.after is not None:
             document_id = query.after.rpartition("#")[2]
-            request["ExclusiveStartKey"] = _serialize(
+            request["ExclusiveStartKey"] = serialize(
                 {"pk": doc_pk(document_id), "owner": query.owner, "created_sk": query.after}
             )
         return request
@@ -361,43 +265,13 @@ class DynamoDbDocumentStore:
     async def _get_item(self, pk: str) -> dict[str, Any] | None:
         try:
             response = await self._client.get_item(
-                TableName=self._table, Key=_serialize({"pk": pk}), ConsistentRead=True
+                TableName=self._table, Key=serialize({"pk": pk}), ConsistentRead=True
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _translate(exc) from exc
+            raise translate(exc) from exc
         raw = response.get("Item")
-        return _deserialize(raw) if raw else None
+        return deserialize(raw) if raw else None
 
     async def _sha_item(self, owner: str, sha256: str) -> str | None:
         item = await self._get_item(sha_pk(owner, sha256))
         return str(item["document_id"]) if item else None
-
-
-def _to_item(document: Document) -> dict[str, Any]:
-    # Absent, not NULL: the work index is sparse, and a key attribute cannot be NULL.
-    record = {key: value for key, value in to_record(document).items() if value is not None}
-    return {"pk": doc_pk(document.id), "created_sk": document.sort_key, **record}
-
-
-def _to_document(item: dict[str, Any]) -> Document:
-    return from_record(item)
-
-
-def _serialize(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: _serializer.serialize(value) for key, value in values.items()}
-
-
-def _deserialize(raw: dict[str, Any]) -> dict[str, Any]:
-    return {key: _deserializer.deserialize(value) for key, value in raw.items()}
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
-def _translate(exc: ClientError | BotoCoreError) -> Exception:
-    if isinstance(exc, ClientError) and _code(exc) == "ResourceNotFoundException":
-        return StoreUnavailable("DynamoDB table not found")
-    if isinstance(exc, BotoCoreError):
-        return StoreUnavailable("DynamoDB does not answer")
-    return StorageError(f"DynamoDB request failed: {_code(exc) or 'unknown error'}")

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from docquery.adapters.aws.dynamodb import OWNER_CREATED_INDEX
-
-WORK_INDEX = "work-index"
+from docquery.adapters.aws.dynamodb_items import OWNER_CREATED_INDEX, WORK_INDEX
 
 
 def table_definition(name: str) -> dict[str, Any]:

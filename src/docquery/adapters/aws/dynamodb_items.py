@@ -1,0 +1,55 @@
+"""The DynamoDB items of a document, and the errors of DynamoDB calls as domain errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from docquery.adapters.records import from_record, to_record
+from docquery.domain.documents import Document
+from docquery.errors import StorageError, StoreUnavailable
+
+OWNER_CREATED_INDEX = "owner-created-index"
+WORK_INDEX = "work-index"
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def doc_pk(document_id: str) -> str:
+    return f"DOC#{document_id}"
+
+
+def sha_pk(owner: str, sha256: str) -> str:
+    return f"SHA#{owner}#{sha256}"
+
+
+def to_item(document: Document) -> dict[str, Any]:
+    # Absent, not NULL: the work index is sparse, and a key attribute cannot be NULL.
+    record = {key: value for key, value in to_record(document).items() if value is not None}
+    return {"pk": doc_pk(document.id), "created_sk": document.sort_key, **record}
+
+
+def to_document(item: dict[str, Any]) -> Document:
+    return from_record(item)
+
+
+def serialize(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: _serializer.serialize(value) for key, value in values.items()}
+
+
+def deserialize(raw: dict[str, Any]) -> dict[str, Any]:
+    return {key: _deserializer.deserialize(value) for key, value in raw.items()}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def translate(exc: ClientError | BotoCoreError) -> Exception:
+    if isinstance(exc, ClientError) and error_code(exc) == "ResourceNotFoundException":
+        return StoreUnavailable("DynamoDB table not found")
+    if isinstance(exc, BotoCoreError):
+        return StoreUnavailable("DynamoDB does not answer")
+    return StorageError(f"DynamoDB request failed: {error_code(exc) or 'unknown error'}")
