@@ -1,4 +1,4 @@
-"""The `docquery` command: serve, init, keygen, healthcheck."""
+"""The `docquery` command: serve, init, keygen, healthcheck, ingest."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -47,6 +48,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--url", default=None, help="default http://127.0.0.1:PORT/healthz")
     check.add_argument("--timeout", type=float, default=3.0)
     check.set_defaults(run=_healthcheck)
+
+    ingest = commands.add_parser("ingest", help="upload PDF files and folders to a service")
+    ingest.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
+    ingest.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
+    ingest.add_argument("--api-key", metavar="KEY", help="default DOCQUERY_API_KEY")
+    ingest.add_argument("--tag", action="append", default=[], dest="tags", metavar="TAG")
+    ingest.add_argument("--concurrency", type=int, default=4, metavar="N", help="default 4")
+    ingest.add_argument(
+        "--recursive", action=argparse.BooleanOptionalAction, default=True, help="walk subfolders"
+    )
+    ingest.set_defaults(run=_ingest)
     return parser
 
 
@@ -118,6 +130,19 @@ def _healthcheck(args: argparse.Namespace) -> int:
             return 0 if response.status == 200 else 1
     except (urllib.error.URLError, TimeoutError, OSError):
         return 1
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from docquery.ingest import run_command
+
+    return run_command(
+        args.paths,
+        url=args.url,
+        api_key=args.api_key,
+        tags=args.tags,
+        concurrency=args.concurrency,
+        recursive=args.recursive,
+    )
 
 
 def _port() -> int:
