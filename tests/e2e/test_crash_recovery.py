@@ -107,6 +107,23 @@ def document(url: str, document_id: str) -> dict[str, Any]:
     return body
 
 
+def start_long_document(server: Server) -> str:
+    """Upload a long PDF and return its id once a worker is processing it."""
+    response = httpx.post(
+        f"{server.url}/v1/documents",
+        files={"file": ("long.pdf", text_pdf(pages=PAGES), "application/pdf")},
+        timeout=30,
+    )
+    assert response.status_code == 201, response.text
+    document_id: str = response.json()["id"]
+    wait_until(
+        lambda: document(server.url, document_id)["status"] == "processing",
+        timeout=60,
+        what="processing to start",
+    )
+    return document_id
+
+
 def wait_finished(url: str, document_id: str) -> dict[str, Any]:
     """The document once processing is over (ready with a summary outcome, or failed)."""
     return wait_until(
@@ -149,21 +166,7 @@ def alive(pid: int) -> bool:
 def test_kill_9_mid_processing_then_a_new_process_completes_it_once(data_dir: Path) -> None:
     first = Server(data_dir, free_port())
     try:
-        response = httpx.post(
-            f"{first.url}/v1/documents",
-            files={"file": ("long.pdf", text_pdf(pages=PAGES), "application/pdf")},
-            timeout=30,
-        )
-        assert response.status_code == 201, response.text
-        document_id = response.json()["id"]
-        wait_until(
-            lambda: (
-                (d := document(first.url, document_id))["stage"] == "extracting"
-                and (d["progress"] or {}).get("done", 0) > 0
-            ),
-            timeout=60,
-            what="extraction to start",
-        )
+        document_id = start_long_document(first)
         workers = worker_pids(first.process.pid)
         first.kill()
     finally:
@@ -175,15 +178,7 @@ def test_kill_9_mid_processing_then_a_new_process_completes_it_once(data_dir: Pa
     try:
         interrupted = document(second.url, document_id)
         assert interrupted["status"] in ("processing", "queued")
-        final = wait_until(
-            lambda: (
-                (d := document(second.url, document_id))["summary_status"] != "pending"
-                and d["status"] != "processing"
-                and d
-            ),
-            timeout=120,
-            what="processing to finish after the restart",
-        )
+        final = wait_finished(second.url, document_id)
         assert final["status"] == "ready", final
         assert final["page_count"] == PAGES
         assert final["summary_status"] == "ready"
@@ -206,17 +201,7 @@ async def stored(data_dir: Path, document_id: str) -> Document:
 def test_sigterm_with_work_in_flight_hands_it_back_and_exits_in_time(data_dir: Path) -> None:
     server = Server(data_dir, free_port())
     try:
-        response = httpx.post(
-            f"{server.url}/v1/documents",
-            files={"file": ("long.pdf", text_pdf(pages=PAGES), "application/pdf")},
-            timeout=30,
-        )
-        document_id = response.json()["id"]
-        wait_until(
-            lambda: document(server.url, document_id)["status"] == "processing",
-            timeout=60,
-            what="processing to start",
-        )
+        document_id = start_long_document(server)
         started = time.monotonic()
         server.process.send_signal(signal.SIGTERM)
         server.process.wait(timeout=STOP_TIMEOUT_SECONDS)
@@ -234,15 +219,7 @@ def test_sigterm_with_work_in_flight_hands_it_back_and_exits_in_time(data_dir: P
     # The next start picks it up at once.
     restarted = Server(data_dir, free_port())
     try:
-        final = wait_until(
-            lambda: (
-                (d := document(restarted.url, document_id))["summary_status"] != "pending"
-                and d["status"] != "processing"
-                and d
-            ),
-            timeout=120,
-            what="processing to finish after the restart",
-        )
+        final = wait_finished(restarted.url, document_id)
         assert final["status"] == "ready"
     finally:
         restarted.stop()
