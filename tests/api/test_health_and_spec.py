@@ -28,13 +28,22 @@ async def test_readiness_checks_both_stores(harness: Harness) -> None:
 
 
 @pytest.mark.parametrize("profile", ["aws"])
-async def test_readiness_names_what_is_down(harness: Harness) -> None:
-    async with open_aws_clients(harness.settings) as clients:
-        await clients.s3.delete_bucket(Bucket=harness.settings.s3_bucket)
+@pytest.mark.parametrize("lost", ["blob_store", "document_store"])
+async def test_readiness_names_what_is_down(harness: Harness, lost: str) -> None:
+    settings = harness.settings
+    async with open_aws_clients(settings) as clients:
+        if lost == "blob_store":
+            await clients.s3.delete_bucket(Bucket=settings.s3_bucket)
+        else:
+            await clients.dynamodb.update_table(
+                TableName=settings.dynamodb_table, DeletionProtectionEnabled=False
+            )
+            await clients.dynamodb.delete_table(TableName=settings.dynamodb_table)
     response = await harness.anonymous.get("/readyz")
     problem = assert_problem(response, 503, "not_ready")
-    assert problem["checks"] == {"blob_store": "down", "document_store": "ok"}
-    assert "blob_store" in problem["detail"]
+    up = "document_store" if lost == "blob_store" else "blob_store"
+    assert problem["checks"] == {lost: "down", up: "ok"}
+    assert problem["detail"] == f"down: {lost}"
     # Liveness touches nothing, so it stays up.
     assert (await harness.anonymous.get("/healthz")).status_code == 200
 

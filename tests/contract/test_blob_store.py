@@ -82,7 +82,3 @@ async def test_overwrite_replaces_whole_blob(blob_store: BlobStore) -> None:
     await write(blob_store, "documents/e/original.pdf", b"first version, longer")
     await write(blob_store, "documents/e/original.pdf", b"second")
     assert await read_all(blob_store, "documents/e/original.pdf") == b"second"
-
-
-async def test_check_passes_on_a_working_store(blob_store: BlobStore) -> None:
-    await blob_store.check()

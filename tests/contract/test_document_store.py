@@ -169,7 +169,3 @@ async def test_delete_removes_record_and_frees_the_bytes(document_store: Documen
         await document_store.delete(owner="alice", document_id=document.id)
     # The same bytes may be uploaded again once the first copy is gone.
     await document_store.create(dataclasses.replace(make_document(n=5), sha256=document.sha256))
-
-
-async def test_check_passes_on_a_working_store(document_store: DocumentStore) -> None:
-    await document_store.check()
