@@ -78,10 +78,6 @@ class InvalidField(DocQueryError):
     status, code, title = 422, "invalid_field", "Invalid form field"
 
 
-class ReadOnlyField(DocQueryError):
-    status, code, title = 422, "read_only_field", "Field is not editable"
-
-
 class PreconditionFailed(DocQueryError):
     status, code, title = 412, "precondition_failed", "ETag does not match"
 

@@ -109,5 +109,5 @@ async def _edit_tags(
         except PreconditionFailed:
             if attempt == _EDIT_ATTEMPTS - 1:
                 raise
-            continue
-        return
+        else:
+            return
