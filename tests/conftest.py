@@ -58,7 +58,11 @@ def make_harness(profile: str, tmp_path: Path, request: pytest.FixtureRequest) -
     @asynccontextmanager
     async def build(**overrides: Any) -> AsyncIterator[Harness]:
         if profile == "aws":
-            settings = await aws_settings(request.getfixturevalue("moto_endpoint"), **overrides)
+            # The task's local disk (the search index's file) is the test's own, as on Fargate.
+            settings = await aws_settings(
+                request.getfixturevalue("moto_endpoint"),
+                **({"data_dir": tmp_path / "data"} | overrides),
+            )
         else:
             settings = embedded_settings(tmp_path / "data", **overrides)
         async with AsyncExitStack() as stack:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from docquery import __version__
-from docquery.api import bulk, documents, health, processing
+from docquery.api import bulk, documents, health, processing, search
 from docquery.api.middleware import RequestContextMiddleware
 from docquery.api.problems import PROBLEM_SCHEMA, install_problem_handlers
 from docquery.settings import Settings
@@ -40,6 +40,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(bulk.router)
     app.include_router(documents.router)
     app.include_router(processing.router)
+    app.include_router(search.router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -26,6 +26,10 @@ class InvalidRequest(DocQueryError):
     status, code, title = 400, "invalid_request", "Invalid request"
 
 
+class InvalidQuery(DocQueryError):
+    status, code, title = 422, "invalid_query", "Invalid search query"
+
+
 class InvalidCursor(DocQueryError):
     status, code, title = 400, "invalid_cursor", "Invalid pagination cursor"
 
@@ -126,6 +130,10 @@ class StoreUnavailable(DocQueryError):
 
 class StorageError(DocQueryError):
     status, code, title = 502, "storage_error", "Storage failed"
+
+
+class AnswersDisabled(DocQueryError):
+    status, code, title = 503, "model_disabled", "Language model disabled"
 
 
 class ModelFailed(DocQueryError):

@@ -28,6 +28,20 @@ ALLOWED_FIELDS = frozenset(
         "profile",
         "check",
         "error_type",
+        # Counts, model ids and outcomes: never text.
+        "count",
+        "pages",
+        "attempt",
+        "action",
+        "failed",
+        "model_id",
+        "input_tokens",
+        "output_tokens",
+        "estimated_input_tokens",
+        "stop_reason",
+        "clauses",
+        "citations",
+        "grounded",
     }
 )
 

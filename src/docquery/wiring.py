@@ -19,6 +19,7 @@ from docquery.pipeline.processing import Ocr
 from docquery.pipeline.worker import Pipeline
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.language_model import LanguageModel
+from docquery.ports.search import SearchIndex
 from docquery.services.auth import ApiKeyAuthenticator, NoAuthenticator
 from docquery.services.cursors import CursorCodec
 from docquery.settings import (
@@ -45,6 +46,7 @@ class Services:
     settings: Settings
     blobs: BlobStore
     documents: DocumentStore
+    search_index: SearchIndex
     authenticator: Authenticator
     cursors: CursorCodec
     upload_policy: UploadPolicy
@@ -80,9 +82,10 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
             ocr = _ocr(settings, clients)
         else:
             blobs, documents = await _embedded_stores(settings, stack)
+        index = await _search_index(settings, stack)
         model = await _language_model(settings, stack, session)
         runner = (
-            await _start_pipeline(settings, stack, blobs, documents, model, ocr)
+            await _start_pipeline(settings, stack, blobs, documents, index, model, ocr)
             if pipeline
             else None
         )
@@ -90,6 +93,7 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
             settings=settings,
             blobs=blobs,
             documents=documents,
+            search_index=index,
             authenticator=(
                 ApiKeyAuthenticator(settings.api_keys)
                 if settings.auth is AuthMode.API_KEY
@@ -152,6 +156,7 @@ async def _start_pipeline(
     stack: AsyncExitStack,
     blobs: BlobStore,
     documents: DocumentStore,
+    index: SearchIndex,
     model: LanguageModel | None,
     ocr: Ocr | None,
 ) -> Pipeline:
@@ -170,6 +175,7 @@ async def _start_pipeline(
         documents=documents,
         blobs=blobs,
         extractor=extractor,
+        index=index,
         model=model,
         temp_dir=temp_dir,
         max_attempts=settings.job_max_attempts,
@@ -258,6 +264,17 @@ async def _embedded_stores(
     await database.open()
     stack.push_async_callback(database.close)
     return blobs, SqliteDocumentStore(database)
+
+
+async def _search_index(settings: Settings, stack: AsyncExitStack) -> SearchIndex:
+    """The SQLite FTS5 index, in its own file beside the data (on the aws profile: the task's
+    local disk)."""
+    from docquery.adapters.local.search import SqliteSearchIndex
+
+    index = SqliteSearchIndex.at(settings.data_dir / "search.sqlite3")
+    await index.open()
+    stack.push_async_callback(index.close)
+    return index
 
 
 def _secret(settings: Settings) -> bytes:

@@ -26,6 +26,7 @@ S3_OBJECT_ACTIONS = {
 S3_BUCKET_ACTIONS = {"s3:ListBucket"}  # HeadBucket (readiness); 404 instead of 403 for misses
 DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",  # search checks its hits' documents still exist
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
@@ -34,7 +35,8 @@ DYNAMODB_ITEM_ACTIONS = {
     "dynamodb:DescribeTable",  # readiness
 }
 KMS_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}
-BEDROCK_ACTIONS = {"bedrock:InvokeModel"}  # Converse is authorised as InvokeModel
+# Converse is authorised as InvokeModel, ConverseStream as InvokeModelWithResponseStream.
+BEDROCK_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
 # OCR of scanned PDFs (TEXTRACT_ENABLED). Textract reads the object with the caller's
 # permissions: s3:GetObject on documents/* (and the KMS key through S3) covers it.
 TEXTRACT_ACTIONS = {"textract:StartDocumentTextDetection", "textract:GetDocumentTextDetection"}

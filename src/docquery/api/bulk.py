@@ -76,6 +76,7 @@ async def bulk_documents(
         tags=request.tags or [],
         documents=services.documents,
         blobs=services.blobs,
+        index=services.search_index,
     )
     if request.action is BulkAction.REPROCESS:
         background.add_task(services.notify_pipeline)

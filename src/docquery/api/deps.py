@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from docquery.domain.principals import Principal
 from docquery.errors import Unauthenticated
 from docquery.ports import BlobStore, DocumentStore
+from docquery.ports.search import SearchIndex
 from docquery.wiring import Services
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False)
@@ -31,6 +32,10 @@ async def get_document_store(services: ServicesDep) -> DocumentStore:
     return services.documents
 
 
+async def get_search_index(services: ServicesDep) -> SearchIndex:
+    return services.search_index
+
+
 async def get_principal(
     services: ServicesDep,
     api_key: Annotated[str | None, Depends(_api_key_header)],
@@ -47,3 +52,4 @@ async def get_principal(
 BlobStoreDep = Annotated[BlobStore, Depends(get_blob_store)]
 DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+SearchIndexDep = Annotated[SearchIndex, Depends(get_search_index)]

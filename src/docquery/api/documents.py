@@ -9,7 +9,13 @@ from urllib.parse import quote
 from fastapi import APIRouter, BackgroundTasks, Header, Path, Query, Request, Response
 from starlette.responses import RedirectResponse, StreamingResponse
 
-from docquery.api.deps import BlobStoreDep, DocumentStoreDep, PrincipalDep, ServicesDep
+from docquery.api.deps import (
+    BlobStoreDep,
+    DocumentStoreDep,
+    PrincipalDep,
+    SearchIndexDep,
+    ServicesDep,
+)
 from docquery.api.multipart import boundary_of, upload_events
 from docquery.api.problems import problem_responses
 from docquery.api.schemas import DocumentListOut, DocumentOut, DocumentUpdate
@@ -213,6 +219,7 @@ async def update_document(
     changes: DocumentUpdate,
     principal: PrincipalDep,
     documents: DocumentStoreDep,
+    index: SearchIndexDep,
     response: Response,
     if_match: Annotated[str | None, Header()] = None,
 ) -> DocumentOut:
@@ -229,6 +236,7 @@ async def update_document(
         changes=DocumentChanges(title=title, tags=tags),
         if_match=_etags(if_match) if if_match is not None else None,
         documents=documents,
+        index=index,
     )
     response.headers["ETag"] = document.etag
     return DocumentOut.of(document)
@@ -245,9 +253,14 @@ async def delete_document(
     principal: PrincipalDep,
     documents: DocumentStoreDep,
     blobs: BlobStoreDep,
+    index: SearchIndexDep,
 ) -> Response:
     await service.delete_document(
-        owner=principal.owner, document_id=document_id, documents=documents, blobs=blobs
+        owner=principal.owner,
+        document_id=document_id,
+        documents=documents,
+        blobs=blobs,
+        index=index,
     )
     return Response(status_code=204)
 

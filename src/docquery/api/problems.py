@@ -29,15 +29,9 @@ _HTTP_CODES = {
 }
 
 
-def problem_response(
-    *,
-    status: int,
-    code: str,
-    title: str,
-    detail: str | None = None,
-    headers: dict[str, str] | None = None,
-    **extra: Any,
-) -> JSONResponse:
+def problem_body(
+    *, status: int, code: str, title: str, detail: str | None = None, **extra: Any
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": f"urn:docquery:problem:{code}",
         "title": title,
@@ -49,7 +43,29 @@ def problem_response(
     if (request_id := request_id_var.get()) is not None:
         body["request_id"] = request_id
     body.update(extra)
+    return body
+
+
+def problem_response(
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
+    body = problem_body(status=status, code=code, title=title, detail=detail, **extra)
     return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def error_body(exc: DocQueryError) -> dict[str, Any]:
+    """The problem body of a domain error; a 5xx keeps its internal text out of it."""
+    if exc.status >= 500:
+        return problem_body(status=exc.status, code=exc.code, title=exc.title)
+    return problem_body(
+        status=exc.status, code=exc.code, title=exc.title, detail=exc.detail, **exc.extra
+    )
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:

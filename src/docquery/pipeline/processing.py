@@ -1,4 +1,4 @@
-"""Processing one claimed document: extract → store page texts → ready → summarise."""
+"""Processing one claimed document: extract → store and index page texts → ready → summarise."""
 
 from __future__ import annotations
 
@@ -23,11 +23,13 @@ from docquery.domain.pipeline_rules import (
     summarised,
 )
 from docquery.domain.processing import Failure, FailureCode, Page, SummaryStatus
+from docquery.domain.search import searchable
 from docquery.errors import ModelFailed, OcrFailed
 from docquery.pipeline.extraction import ExtractionFailed
 from docquery.pipeline.leases import LeaseKeeper
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.language_model import LanguageModel
+from docquery.ports.search import SearchIndex
 from docquery.services import artifacts
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,7 @@ class Processor:
     documents: DocumentStore
     blobs: BlobStore
     extractor: TextExtractor
+    index: SearchIndex
     model: LanguageModel | None
     temp_dir: Path
     max_attempts: int
@@ -67,7 +70,9 @@ class Processor:
         """Take the document as far as it can go; a deterministic failure ends it for good."""
         document = keeper.document
         if (failure := out_of_attempts(document, max_attempts=self.max_attempts)) is not None:
-            await keeper.update(lambda d: _give_up(d, failure))
+            given_up = await keeper.update(lambda d: _give_up(d, failure))
+            if given_up.status is DocumentStatus.FAILED:
+                await self.index.remove(document.id)
             return
         pages: Sequence[Page] | None = None
         if document.status is not DocumentStatus.READY:
@@ -87,6 +92,8 @@ class Processor:
             pages, failure = await self._read(document, path, reporter)
         if failure is not None:
             await keeper.update(lambda d: failed(d, failure))
+            # A reprocessed document that now fails must not stay findable by its old text.
+            await self.index.remove(document.id)
             log.info(
                 "pipeline.extract_failed",
                 extra={"document_id": document.id, "code": failure.code.value},
@@ -94,6 +101,8 @@ class Processor:
             return None
         await keeper.update(lambda d: indexing(d, pages=len(pages)))
         await artifacts.save_pages(self.blobs, document.id, pages)
+        # Replaces what a previous run indexed, so a reprocessed document never has two copies.
+        await self.index.replace(searchable(keeper.document), pages)
         await keeper.update(
             lambda d: readable(d, pages=len(pages), summaries=self.model is not None)
         )

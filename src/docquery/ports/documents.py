@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -16,6 +17,10 @@ class DocumentStore(Protocol):
 
     async def get(self, *, owner: str, document_id: str) -> Document:
         """The owner's document; NotFound for a missing id or another owner's."""
+        ...
+
+    async def get_many(self, *, owner: str, document_ids: Sequence[str]) -> dict[str, Document]:
+        """The owner's documents among these ids (at most 100), by id; missing ids are absent."""
         ...
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:

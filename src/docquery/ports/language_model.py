@@ -1,15 +1,16 @@
-"""LanguageModel: summaries (and, later, answers) from a model."""
+"""LanguageModel: clinical summaries and answers from a model."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from docquery.domain.processing import Page, Summary
+from docquery.domain.search import Draft, Passage
 
 
 class LanguageModel(Protocol):
-    """Turns extracted pages into a clinical summary whose statements cite their pages."""
+    """Summarises pages and answers questions from numbered passages, citing what it used."""
 
     @property
     def model_id(self) -> str:
@@ -18,4 +19,16 @@ class LanguageModel(Protocol):
 
     async def summarise(self, pages: Sequence[Page]) -> Summary:
         """Summarise the document; ModelFailed (with a code) if the model cannot."""
+        ...
+
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Draft:
+        """Answer from the passages only. The text marks what supports it with [n], n a
+        passage number, and each citation quotes that passage. A model that finds no answer
+        in the passages says so and cites nothing. ModelFailed if the model cannot answer."""
+        ...
+
+    def stream_answer(
+        self, question: str, passages: Sequence[Passage]
+    ) -> AsyncIterator[str | Draft]:
+        """The same answer as it is written: text pieces, then the whole Draft as the last item."""
         ...

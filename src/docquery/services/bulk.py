@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from docquery.domain.documents import DocumentChanges
+from docquery.domain.search import searchable
 from docquery.domain.uploads import MAX_TAGS
 from docquery.errors import DocQueryError, InvalidField, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
+from docquery.ports.search import SearchIndex
 from docquery.services import documents as single
 
 log = logging.getLogger(__name__)
@@ -51,22 +53,24 @@ async def run_bulk(
     tags: Sequence[str],
     documents: DocumentStore,
     blobs: BlobStore,
+    index: SearchIndex,
 ) -> list[BulkResult]:
     """Apply action to each id (owner-scoped like everything else); never stop at a failure."""
     operations: dict[BulkAction, Callable[[str], Awaitable[object]]] = {
         BulkAction.DELETE: lambda document_id: single.delete_document(
-            owner=owner, document_id=document_id, documents=documents, blobs=blobs
+            owner=owner, document_id=document_id, documents=documents, blobs=blobs, index=index
         ),
         BulkAction.REPROCESS: lambda document_id: single.reprocess_document(
             owner=owner, document_id=document_id, documents=documents
         ),
         BulkAction.ADD_TAGS: lambda document_id: _edit_tags(
-            owner, document_id, documents, lambda current: (*current, *tags)
+            owner, document_id, documents, index, lambda current: (*current, *tags)
         ),
         BulkAction.REMOVE_TAGS: lambda document_id: _edit_tags(
             owner,
             document_id,
             documents,
+            index,
             lambda current: tuple(tag for tag in current if tag not in tags),
         ),
     }
@@ -92,6 +96,7 @@ async def _edit_tags(
     owner: str,
     document_id: str,
     documents: DocumentStore,
+    index: SearchIndex,
     edit: Callable[[tuple[str, ...]], tuple[str, ...]],
 ) -> None:
     for attempt in range(_EDIT_ATTEMPTS):
@@ -100,7 +105,7 @@ async def _edit_tags(
         if len(tags) > MAX_TAGS:
             raise InvalidField(f"a document may have at most {MAX_TAGS} tags")
         try:
-            await documents.update(
+            updated = await documents.update(
                 owner=owner,
                 document_id=document_id,
                 changes=DocumentChanges(tags=tags),
@@ -110,4 +115,5 @@ async def _edit_tags(
             if attempt == _EDIT_ATTEMPTS - 1:
                 raise
         else:
+            await index.update_document(searchable(updated))
             return

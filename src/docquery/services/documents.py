@@ -17,8 +17,10 @@ from docquery.domain.documents import (
     utcnow,
 )
 from docquery.domain.processing import Page, Summary, SummaryStatus
+from docquery.domain.search import searchable
 from docquery.errors import NotReady, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
+from docquery.ports.search import SearchIndex
 from docquery.services import artifacts
 from docquery.services.cursors import CursorCodec
 
@@ -92,6 +94,7 @@ async def update_document(
     changes: DocumentChanges,
     if_match: list[str] | None,
     documents: DocumentStore,
+    index: SearchIndex,
 ) -> Document:
     """Edit title and tags; with If-Match, only if the document has not changed since."""
     expected: int | None = None
@@ -103,6 +106,7 @@ async def update_document(
     updated = await documents.update(
         owner=owner, document_id=document_id, changes=changes, expected_version=expected
     )
+    await index.update_document(searchable(updated))
     log.info("document.updated", extra={"document_id": document_id})
     return updated
 
@@ -187,12 +191,19 @@ async def reprocess_document(*, owner: str, document_id: str, documents: Documen
 
 
 async def delete_document(
-    *, owner: str, document_id: str, documents: DocumentStore, blobs: BlobStore
+    *,
+    owner: str,
+    document_id: str,
+    documents: DocumentStore,
+    blobs: BlobStore,
+    index: SearchIndex,
 ) -> None:
-    """Remove the stored bytes and every derived artifact, then the record."""
+    """Remove the stored bytes, the indexed pages and every derived artifact, then the record."""
     document = await documents.get(owner=owner, document_id=document_id)
-    # Blobs first: if the record delete then fails, a retried DELETE finishes the job,
-    # and no bytes are ever left behind without a record pointing at them.
+    # Record last: if a step fails, a retried DELETE finishes the job, and nothing is ever
+    # left behind without a record pointing at it. Search checks its hits against the records,
+    # so a document is unsearchable from the moment its record is gone, whatever happens here.
+    await index.remove(document.id)
     await blobs.delete_prefix(document_prefix(document.id))
     await documents.delete(owner=owner, document_id=document.id)
     log.info("document.deleted", extra={"document_id": document.id})

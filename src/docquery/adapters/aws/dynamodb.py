@@ -8,6 +8,8 @@ Items (key `pk` only):
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -48,6 +50,8 @@ from docquery.errors import (
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
+
+_BATCH_GET_ATTEMPTS = 5
 
 
 class DynamoDbDocumentStore(DynamoDbWorkQueue):
@@ -99,6 +103,32 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
         if item is None or item.get("owner") != owner:
             raise NotFound(f"document {document_id} not found")
         return to_document(item)
+
+    async def get_many(self, *, owner: str, document_ids: Sequence[str]) -> dict[str, Document]:
+        keys: list[Any] = [serialize({"pk": doc_pk(i)}) for i in dict.fromkeys(document_ids)]
+        found: dict[str, Document] = {}
+        for attempt in range(_BATCH_GET_ATTEMPTS):
+            if not keys:
+                break
+            if attempt:
+                await asyncio.sleep(min(1.0, 0.05 * 2**attempt))
+            try:
+                response = await self._client.batch_get_item(
+                    RequestItems={self._table: {"Keys": keys, "ConsistentRead": True}}
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise translate(exc) from exc
+            for raw in response.get("Responses", {}).get(self._table, []):
+                item = deserialize(raw)
+                if item.get("owner") == owner:
+                    document = to_document(item)
+                    found[document.id] = document
+            # DynamoDB may hand back part of a batch unprocessed when it is busy.
+            pending = response.get("UnprocessedKeys", {}).get(self._table)
+            keys = list(pending["Keys"]) if pending else []
+        if keys:
+            raise StorageError("DynamoDB left part of a batch read unprocessed")
+        return found
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
         document_id = await self._sha_item(owner, sha256)

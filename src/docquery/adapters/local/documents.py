@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,6 +68,17 @@ class SqliteDocumentStore:
 
     async def get(self, *, owner: str, document_id: str) -> Document:
         return await self._db.run(self._db.read, lambda conn: _owned(conn, owner, document_id))
+
+    async def get_many(self, *, owner: str, document_ids: Sequence[str]) -> dict[str, Document]:
+        ids = list(dict.fromkeys(document_ids))
+        if not ids:
+            return {}
+        rows = await self._db.run(
+            self._db.query,
+            f"{_SELECT} WHERE owner = ? AND id IN ({', '.join('?' * len(ids))})",  # noqa: S608
+            (owner, *ids),
+        )
+        return {row["id"]: _to_document(row) for row in rows}
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
         rows = await self._db.run(

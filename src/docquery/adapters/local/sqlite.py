@@ -61,8 +61,9 @@ MIGRATIONS: Sequence[str] = (
 class Database:
     """A SQLite connection in WAL mode, driven by one worker thread so the loop never blocks."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, migrations: Sequence[str] = MIGRATIONS) -> None:
         self._path = path
+        self._migrations = migrations
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self._conn: sqlite3.Connection | None = None
 
@@ -117,10 +118,9 @@ class Database:
         self._conn = conn
         self._migrate(conn)
 
-    @staticmethod
-    def _migrate(conn: sqlite3.Connection) -> None:
+    def _migrate(self, conn: sqlite3.Connection) -> None:
         (current,) = conn.execute("PRAGMA user_version").fetchone()
-        for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        for version, script in enumerate(self._migrations[current:], start=current + 1):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 for statement in script.split(";"):

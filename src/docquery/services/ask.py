@@ -1,0 +1,143 @@
+"""Ask: retrieve the best pages for a question, have the model answer, verify its citations."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from docquery.domain.search import Answer, Draft, Passage, SearchFilters, SearchQuery
+from docquery.errors import AnswersDisabled
+from docquery.ports import DocumentStore
+from docquery.ports.language_model import LanguageModel
+from docquery.ports.search import SearchIndex
+from docquery.services.citations import NOT_FOUND_ANSWER, verify
+from docquery.services.search import check_filters, current_pages
+from docquery.services.search_query import parse_query
+
+log = logging.getLogger(__name__)
+
+MAX_TOP_K = 20
+DEFAULT_TOP_K = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    text: str
+    filters: SearchFilters
+    top_k: int = DEFAULT_TOP_K
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The passages a question is answered from, and the stored text of their pages."""
+
+    passages: list[Passage]
+    page_texts: dict[tuple[str, int], str]
+
+
+async def retrieve(
+    *, owner: str, question: Question, index: SearchIndex, documents: DocumentStore
+) -> Sources:
+    """The owner's `top_k` best pages for the question, numbered from 1 in rank order."""
+    check_filters(question.filters)
+    query = SearchQuery(
+        owner=owner,
+        terms=parse_query(question.text),
+        filters=question.filters,
+        limit=question.top_k,
+    )
+    hits = await current_pages((await index.search(query)).hits, owner, index, documents)
+    texts = await index.page_texts([(hit.document_id, hit.page) for hit in hits])
+    passages = [
+        Passage(
+            number=number,
+            document_id=hit.document_id,
+            title=hit.title,
+            page=hit.page,
+            text=texts[(hit.document_id, hit.page)],
+        )
+        for number, hit in enumerate(
+            (hit for hit in hits if (hit.document_id, hit.page) in texts), start=1
+        )
+    ]
+    return Sources(passages=passages, page_texts=texts)
+
+
+async def ask(
+    *,
+    owner: str,
+    question: Question,
+    index: SearchIndex,
+    documents: DocumentStore,
+    model: LanguageModel | None,
+) -> Answer:
+    """An answer whose every citation was found in the stored text of the page it names."""
+    started = time.monotonic()
+    model = _require(model)
+    sources = await retrieve(owner=owner, question=question, index=index, documents=documents)
+    if not sources.passages:
+        answer = Answer(text=NOT_FOUND_ANSWER, citations=(), grounded=False)
+    else:
+        draft = await model.answer(question.text, sources.passages)
+        answer = verify(draft, sources.passages, sources.page_texts)
+    _log_answer(answer, sources, started)
+    return answer
+
+
+async def ask_streaming(
+    *,
+    owner: str,
+    question: Question,
+    index: SearchIndex,
+    documents: DocumentStore,
+    model: LanguageModel | None,
+) -> AsyncIterator[str | Answer]:
+    """The answer's text as the model writes it, then the verified Answer as the last item.
+
+    The verified answer is final: citations the stored text does not bear out are gone from
+    it, and an answer left with none is replaced by the not-found message.
+    """
+    started = time.monotonic()
+    model = _require(model)
+    sources = await retrieve(owner=owner, question=question, index=index, documents=documents)
+    return _stream(model, question.text, sources, started)
+
+
+async def _stream(
+    model: LanguageModel, question: str, sources: Sources, started: float
+) -> AsyncIterator[str | Answer]:
+    if not sources.passages:
+        answer = Answer(text=NOT_FOUND_ANSWER, citations=(), grounded=False)
+    else:
+        draft: Draft | None = None
+        async for piece in model.stream_answer(question, sources.passages):
+            if isinstance(piece, Draft):
+                draft = piece
+            else:
+                yield piece
+        if draft is None:
+            raise AssertionError("a model stream ends with its Draft")
+        answer = verify(draft, sources.passages, sources.page_texts)
+    _log_answer(answer, sources, started)
+    yield answer
+
+
+def _require(model: LanguageModel | None) -> LanguageModel:
+    if model is None:
+        raise AnswersDisabled("answers need a language model (DOCQUERY_LANGUAGE_MODEL is disabled)")
+    return model
+
+
+def _log_answer(answer: Answer, sources: Sources, started: float) -> None:
+    # Counts and timings only: the question, passages and answer hold patient data.
+    log.info(
+        "ask.answered",
+        extra={
+            "count": len(sources.passages),
+            "citations": len(answer.citations),
+            "grounded": answer.grounded,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        },
+    )
