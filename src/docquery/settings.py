@@ -106,6 +106,10 @@ class Settings(BaseSettings):
         5_000_000, ge=1000, validation_alias=_env("MAX_EXTRACTED_CHARS")
     )
     textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
+    # aws profile: how often a task reads the other tasks' search index changes.
+    search_poll_seconds: float = Field(
+        1.0, gt=0, le=60, validation_alias=_env("SEARCH_POLL_SECONDS")
+    )
 
     # Summaries.
     language_model: LanguageModelChoice = Field(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -33,6 +35,8 @@ from docquery.settings import (
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_s3 import S3Client
+
+    from docquery.adapters.local.search import SqliteSearchIndex
 
 
 class Authenticator(Protocol):
@@ -80,9 +84,10 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
             clients = await stack.enter_async_context(open_aws_clients(settings, session))
             blobs, documents = _aws_stores(settings, clients)
             ocr = _ocr(settings, clients)
+            index = await _replicated_search_index(settings, stack, clients, blobs, documents)
         else:
             blobs, documents = await _embedded_stores(settings, stack)
-        index = await _search_index(settings, stack)
+            index = await _search_index(settings.data_dir / "search.sqlite3", stack)
         model = await _language_model(settings, stack, session)
         runner = (
             await _start_pipeline(settings, stack, blobs, documents, index, model, ocr)
@@ -266,14 +271,42 @@ async def _embedded_stores(
     return blobs, SqliteDocumentStore(database)
 
 
-async def _search_index(settings: Settings, stack: AsyncExitStack) -> SearchIndex:
-    """The SQLite FTS5 index, in its own file beside the data (on the aws profile: the task's
-    local disk)."""
+async def _search_index(path: Path, stack: AsyncExitStack) -> SqliteSearchIndex:
+    """The SQLite FTS5 index, in a file of its own."""
     from docquery.adapters.local.search import SqliteSearchIndex
 
-    index = SqliteSearchIndex.at(settings.data_dir / "search.sqlite3")
+    index = SqliteSearchIndex.at(path)
     await index.open()
     stack.push_async_callback(index.close)
+    return index
+
+
+async def _replicated_search_index(
+    settings: Settings,
+    stack: AsyncExitStack,
+    clients: AwsClients,
+    blobs: BlobStore,
+    documents: DocumentStore,
+) -> SearchIndex:
+    """This task's copy of the index, on its own disk, built from the records at start and then
+    kept in step with the other tasks' through the table's change feed."""
+    from docquery.adapters.aws.search_feed import ReplicatedSearchIndex
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="search-", dir=settings.data_dir))
+    stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    local = await _search_index(folder / "search.sqlite3", stack)
+    index = ReplicatedSearchIndex(
+        local,
+        clients.dynamodb,
+        table=settings.dynamodb_table,
+        documents=documents,
+        blobs=blobs,
+        owners=settings.api_keys.keys(),
+        poll_seconds=settings.search_poll_seconds,
+    )
+    await index.start()
+    stack.push_async_callback(index.stop)
     return index
 
 

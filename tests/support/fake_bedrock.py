@@ -1,14 +1,20 @@
-"""A fake Amazon Bedrock runtime: the Converse API over HTTP, for tests and docker-compose.
+"""A fake Amazon Bedrock runtime: Converse and ConverseStream over HTTP, for tests and compose.
 
 Standard library only, so it also runs on its own: `python fake_bedrock.py --host 0.0.0.0
 --port 8080`. It speaks the wire protocol botocore uses for `bedrock-runtime` (rest-json):
 `POST /model/{modelId}/converse` with a JSON body, errors as an HTTP status with an
 `x-amzn-ErrorType` header and a `{"message": ...}` body. SigV4 headers are accepted unchecked.
+`POST /model/{modelId}/converse-stream` answers in the AWS event-stream binary framing
+(`application/vnd.amazon.eventstream`, chunked), so botocore's own EventStream parser reads it:
+messageStart, contentBlockDelta (the text in small pieces), contentBlockStop, messageStop,
+metadata; or, mid-stream, a modelled exception event.
 
 By default the "model" answers with a valid summary built from the request: the first sentence
 of each `<page number="N">` as an overview statement citing N, or, for a merge request
-(`<partial_summaries>`), the union of the partial summaries it was given. Tests can make it
-throttle, fail, be slow or answer a scripted text, and read back every request it was sent.
+(`<partial_summaries>`), the union of the partial summaries it was given. An answer request
+(`<sources>`) gets the first sentence of the first source, marked [N] and quoted in a
+citations block. Tests can make it throttle, fail, be slow or answer a scripted text, break a
+stream off, and read back every request it was sent.
 """
 
 from __future__ import annotations
@@ -18,16 +24,23 @@ import contextlib
 import json
 import re
 import signal
+import struct
 import sys
 import threading
 import uuid
+import zlib
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-_CONVERSE_PATH = re.compile(r"/model/([^/]+)/converse")
+_CONVERSE_PATH = re.compile(r"/model/([^/]+)/(converse|converse-stream)")
 _PAGE = re.compile(r'<page number="(\d+)">\n(.*?)\n</page>', re.DOTALL)
+_SOURCE = re.compile(r'<source number="(\d+)"[^>]*>\n(.*?)\n</source>', re.DOTALL)
+# What docquery's answer prompt asks a model to say when the sources hold no answer.
+_NOT_FOUND = "I could not find support for an answer in the selected documents."
+# Streamed text comes in pieces this long: shorter than "<citations>", so tags span pieces.
+_DELTA_CHARS = 7
 _PARTIAL = re.compile(r"<partial_summary>\n(.*?)\n</partial_summary>", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
 # At most this many pages of one request become statements: keeps default answers short.
@@ -40,6 +53,7 @@ class RecordedRequest:
 
     model_id: str
     body: dict[str, Any]
+    stream: bool = False  # sent to converse-stream
 
     @property
     def system_text(self) -> str:
@@ -58,12 +72,17 @@ class RecordedRequest:
     def is_merge(self) -> bool:
         return "<partial_summaries>" in self.user_text
 
+    @property
+    def is_answer(self) -> bool:
+        return "<sources>" in self.user_text
+
 
 @dataclass(frozen=True)
 class _Reply:
     status: int
     payload: dict[str, Any]
     error_type: str | None = None
+    events: list[bytes] | None = None  # a converse-stream body, one framed message each
 
 
 class FakeBedrock:
@@ -75,6 +94,7 @@ class FakeBedrock:
         self._requests: list[RecordedRequest] = []
         self._throttles = 0
         self._failures: list[tuple[int, str]] = []
+        self._stream_failures: list[tuple[int, str]] = []
         self._delay = 0.0
         self._scripted: list[str] = []
         self._script_forever: str | None = None
@@ -134,6 +154,14 @@ class FakeBedrock:
         with self._lock:
             self._failures = [(status, error_type)] * count
 
+    def fail_stream_after(
+        self, events: int, *, error_type: str = "modelStreamErrorException", times: int = 1
+    ) -> None:
+        """Break the next `times` streams off after `events` events with a modelled exception
+        event (`throttlingException`, `validationException`, ...), as Bedrock does mid-stream."""
+        with self._lock:
+            self._stream_failures += [(events, error_type)] * times
+
     def delay(self, seconds: float) -> None:
         """Wait this long before every answer from now on (0 to stop)."""
         with self._lock:
@@ -151,25 +179,33 @@ class FakeBedrock:
         with self._lock:
             self._requests.clear()
             self._throttles, self._failures, self._delay = 0, [], 0.0
+            self._stream_failures = []
             self._scripted, self._script_forever = [], None
 
     # Serving.
 
-    def _handle(self, model_id: str, body: dict[str, Any]) -> _Reply:
+    def _handle(self, request: RecordedRequest) -> _Reply:
         with self._lock:
-            self._requests.append(RecordedRequest(model_id, body))
+            self._requests.append(request)
             delay = self._delay
             reply = self._planned_error()
             scripted = None if reply else self._next_script()
+            stream_failure = self._next_stream_failure(request) if not reply else None
         if delay:
             self._stopping.wait(delay)
         if reply is not None:
             return reply
-        if not isinstance(body.get("messages"), list) or not body["messages"]:
+        if not isinstance(request.body.get("messages"), list) or not request.body["messages"]:
             return _error(400, "ValidationException", "messages must not be empty")
-        request = RecordedRequest(model_id, body)
         text = scripted if scripted is not None else default_answer(request)
+        if request.stream:
+            return _Reply(200, {}, events=_stream_events(request, text, stream_failure))
         return _Reply(200, _converse_output(request, text))
+
+    def _next_stream_failure(self, request: RecordedRequest) -> tuple[int, str] | None:
+        if request.stream and self._stream_failures:
+            return self._stream_failures.pop(0)
+        return None
 
     def _planned_error(self) -> _Reply | None:
         if self._throttles > 0:
@@ -187,7 +223,9 @@ class FakeBedrock:
 
 
 def default_answer(request: RecordedRequest) -> str:
-    """A valid summary JSON built from the request, deterministically."""
+    """A valid summary JSON, or a cited answer, built from the request, deterministically."""
+    if request.is_answer:
+        return _cited_answer(request.user_text)
     if request.is_merge:
         return json.dumps({"sections": _merged(request.user_text)})
     statements = []
@@ -196,6 +234,16 @@ def default_answer(request: RecordedRequest) -> str:
         if first:
             statements.append({"text": first, "pages": [int(number)]})
     return json.dumps({"sections": {"overview": statements}})
+
+
+def _cited_answer(user_text: str) -> str:
+    """The first source's first sentence, marked and quoted as docquery's answer prompt asks."""
+    first = _SOURCE.search(user_text)
+    sentence = _first_sentence(first[2]) if first else ""
+    if first is None or not sentence:
+        return _NOT_FOUND
+    quote = sentence.replace('"', "'")
+    return f'{sentence} [{first[1]}]\n<citations>\n[{first[1]}] "{quote}"\n</citations>'
 
 
 def _first_sentence(escaped: str) -> str:
@@ -233,6 +281,70 @@ def _converse_output(request: RecordedRequest, text: str) -> dict[str, Any]:
     }
 
 
+def _stream_events(
+    request: RecordedRequest, text: str, failure: tuple[int, str] | None
+) -> list[bytes]:
+    """The converse-stream body: the text in small deltas, cut off by `failure` if one is due."""
+    output = _converse_output(request, text)
+    events: list[tuple[str, dict[str, Any]]] = [("messageStart", {"role": "assistant"})]
+    events += [
+        (
+            "contentBlockDelta",
+            {"contentBlockIndex": 0, "delta": {"text": text[i : i + _DELTA_CHARS]}},
+        )
+        for i in range(0, len(text), _DELTA_CHARS)
+    ]
+    events += [
+        ("contentBlockStop", {"contentBlockIndex": 0}),
+        ("messageStop", {"stopReason": output["stopReason"]}),
+        ("metadata", {"usage": output["usage"], "metrics": output["metrics"]}),
+    ]
+    framed = [_event_message(name, payload) for name, payload in events]
+    if failure is None:
+        return framed
+    after, error_type = failure
+    exception_type = error_type[:1].lower() + error_type[1:]  # the stream member's name
+    return [*framed[:after], _exception_message(exception_type, f"Fake failure: {error_type}")]
+
+
+def _event_message(event_type: str, payload: dict[str, Any]) -> bytes:
+    headers = {
+        ":event-type": event_type,
+        ":content-type": "application/json",
+        ":message-type": "event",
+    }
+    return _frame(headers, json.dumps(payload).encode())
+
+
+def _exception_message(exception_type: str, message: str) -> bytes:
+    headers = {
+        ":exception-type": exception_type,
+        ":content-type": "application/json",
+        ":message-type": "exception",
+    }
+    return _frame(headers, json.dumps({"message": message}).encode())
+
+
+def _frame(headers: dict[str, str], payload: bytes) -> bytes:
+    """One event-stream message: prelude (total length, headers length, CRC32), string
+    headers, payload, then the CRC32 of everything before it."""
+    encoded = b"".join(_string_header(name, value) for name, value in headers.items())
+    prelude = struct.pack(">II", 12 + len(encoded) + len(payload) + 4, len(encoded))
+    message = prelude + struct.pack(">I", zlib.crc32(prelude)) + encoded + payload
+    return message + struct.pack(">I", zlib.crc32(message))
+
+
+def _string_header(name: str, value: str) -> bytes:
+    name_bytes, value_bytes = name.encode(), value.encode()
+    header_type_string = 7
+    return (
+        struct.pack(">B", len(name_bytes))
+        + name_bytes
+        + struct.pack(">BH", header_type_string, len(value_bytes))
+        + value_bytes
+    )
+
+
 def _error(status: int, error_type: str, message: str) -> _Reply:
     return _Reply(status, {"message": message}, error_type)
 
@@ -262,7 +374,12 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(_error(400, "SerializationException", "Body is not JSON"))
             return
-        self._send(self.server.fake._handle(unquote(match[1]), body))
+        request = RecordedRequest(unquote(match[1]), body, stream=match[2] == "converse-stream")
+        reply = self.server.fake._handle(request)
+        if reply.events is None:
+            self._send(reply)
+        else:
+            self._send_stream(reply.events)
 
     def do_GET(self) -> None:
         # A health check for docker-compose.
@@ -286,12 +403,29 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionError:
             self.close_connection = True
 
+    def _send_stream(self, events: list[bytes]) -> None:
+        """A 200 whose chunked body is the event stream, one chunk (and flush) per event."""
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.amazon.eventstream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+            self.end_headers()
+            for event in events:
+                self.wfile.write(f"{len(event):x}\r\n".encode() + event + b"\r\n")
+                self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+        except ConnectionError:
+            self.close_connection = True
+
     def log_message(self, format: str, *args: Any) -> None:
         pass  # requests hold document text: nothing is printed
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="A fake Amazon Bedrock runtime (Converse).")
+    parser = argparse.ArgumentParser(
+        description="A fake Amazon Bedrock runtime (Converse, ConverseStream)."
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")

@@ -44,6 +44,7 @@ async def aws_settings(endpoint: str, **overrides: Any) -> Settings:
         "dynamodb_table": unique_name("documents"),
         "aws_max_attempts": 2,
         "pipeline_enabled": False,
+        "search_poll_seconds": 0.2,
     }
     settings = Settings(_env_file=None, **(values | overrides))  # type: ignore[call-arg]
     async with open_aws_clients(settings) as clients:

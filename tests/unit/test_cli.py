@@ -83,7 +83,12 @@ async def _assert_bucket_is_private_and_encrypted(bucket: str, table: str) -> No
         assert all(block.values())
         description = (await clients.dynamodb.describe_table(TableName=table))["Table"]
         indexes = {index["IndexName"] for index in description["GlobalSecondaryIndexes"]}
-        assert indexes == {"owner-created-index", "work-index"}
+        assert indexes == {"owner-created-index", "work-index", "changes-index"}
+        ttl = await clients.dynamodb.describe_time_to_live(TableName=table)
+        assert ttl["TimeToLiveDescription"] == {
+            "TimeToLiveStatus": "ENABLED",
+            "AttributeName": "expires_at",
+        }
 
 
 def test_bad_settings_exit_2_with_the_reason(
@@ -99,3 +104,31 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert main(["healthcheck", "--url", f"http://127.0.0.1:{port}/healthz", "--timeout", "1"]) == 1
+
+
+def test_init_adds_the_indexes_an_older_table_lacks(
+    moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A table made before the search feed existed gets its GSI (and TTL) from `init`."""
+    from docquery.adapters.aws.provision import ensure_table
+    from docquery.adapters.aws.table import table_definition
+    from docquery.settings import Settings
+
+    table = unique_name("older")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+
+    async def run() -> None:
+        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        async with open_aws_clients(settings) as clients:
+            older = table_definition(table)
+            older["GlobalSecondaryIndexes"] = older["GlobalSecondaryIndexes"][:2]
+            older["AttributeDefinitions"] = older["AttributeDefinitions"][:5]
+            await clients.dynamodb.create_table(**older)
+            assert await ensure_table(clients.dynamodb, table=table) is False
+            described = (await clients.dynamodb.describe_table(TableName=table))["Table"]
+            names = {index["IndexName"] for index in described["GlobalSecondaryIndexes"]}
+            assert names == {"owner-created-index", "work-index", "changes-index"}
+            ttl = await clients.dynamodb.describe_time_to_live(TableName=table)
+            assert ttl["TimeToLiveDescription"]["TimeToLiveStatus"] == "ENABLED"
+
+    asyncio.run(run())

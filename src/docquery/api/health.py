@@ -27,11 +27,15 @@ async def get_liveness() -> HealthOut:
 @router.get(
     "/readyz",
     response_model=ReadyOut,
-    summary="Readiness: the blob and document stores answer",
+    summary="Readiness: the stores answer and the search index is built",
     responses=problem_responses(503),
 )
 async def get_readiness(services: ServicesDep) -> ReadyOut | JSONResponse:
-    checks = {"blob_store": services.blobs.check, "document_store": services.documents.check}
+    checks = {
+        "blob_store": services.blobs.check,
+        "document_store": services.documents.check,
+        "search_index": services.search_index.check,
+    }
     results = await asyncio.gather(*(_probe(name, check) for name, check in checks.items()))
     status = dict(zip(checks, results, strict=True))
     if all(result == "ok" for result in results):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -260,7 +260,7 @@ async def query(
     return AnswerOut.of(answer)
 
 
-async def _events(first: str | Answer, rest: AsyncIterator[str | Answer]) -> AsyncIterator[str]:
+async def _events(first: str | Answer, rest: AsyncGenerator[str | Answer]) -> AsyncIterator[str]:
     piece = first
     try:
         while True:
@@ -272,6 +272,8 @@ async def _events(first: str | Answer, rest: AsyncIterator[str | Answer]) -> Asy
     except DocQueryError as exc:
         log.warning("ask.stream_failed", extra={"code": exc.code, "status": exc.status})
         yield _event("error", error_body(exc))
+    finally:
+        await rest.aclose()
 
 
 def _event(name: str, data: dict[str, Any]) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
 from docquery.domain.processing import Page, Summary
@@ -29,6 +29,6 @@ class LanguageModel(Protocol):
 
     def stream_answer(
         self, question: str, passages: Sequence[Passage]
-    ) -> AsyncIterator[str | Draft]:
+    ) -> AsyncGenerator[str | Draft]:
         """The same answer as it is written: text pieces, then the whole Draft as the last item."""
         ...

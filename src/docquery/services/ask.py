@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from docquery.domain.search import Answer, Draft, Passage, SearchFilters, SearchQuery
@@ -93,7 +94,7 @@ async def ask_streaming(
     index: SearchIndex,
     documents: DocumentStore,
     model: LanguageModel | None,
-) -> AsyncIterator[str | Answer]:
+) -> AsyncGenerator[str | Answer]:
     """The answer's text as the model writes it, then the verified Answer as the last item.
 
     The verified answer is final: citations the stored text does not bear out are gone from
@@ -107,16 +108,19 @@ async def ask_streaming(
 
 async def _stream(
     model: LanguageModel, question: str, sources: Sources, started: float
-) -> AsyncIterator[str | Answer]:
+) -> AsyncGenerator[str | Answer]:
     if not sources.passages:
         answer = Answer(text=NOT_FOUND_ANSWER, citations=(), grounded=False)
     else:
         draft: Draft | None = None
-        async for piece in model.stream_answer(question, sources.passages):
-            if isinstance(piece, Draft):
-                draft = piece
-            else:
-                yield piece
+        # Closed however the stream ends, so a client that leaves early frees the model's
+        # connection and concurrency slot at once.
+        async with aclosing(model.stream_answer(question, sources.passages)) as pieces:
+            async for piece in pieces:
+                if isinstance(piece, Draft):
+                    draft = piece
+                else:
+                    yield piece
         if draft is None:
             raise AssertionError("a model stream ends with its Draft")
         answer = verify(draft, sources.passages, sources.page_texts)

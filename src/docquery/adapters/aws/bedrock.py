@@ -1,4 +1,8 @@
-"""BedrockLanguageModel: clinical summaries from Amazon Bedrock through the Converse API."""
+"""BedrockLanguageModel: clinical summaries and grounded answers from Amazon Bedrock.
+
+Summaries and answers go through the Converse API, streamed answers through ConverseStream;
+both share one retry policy and one mapping of SDK errors to ModelFailed.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
+import aiohttp
+from botocore.eventstream import ParserError
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from docquery.adapters.aws.bedrock_answers import answer_with, stream_answer_with
 from docquery.domain.processing import FailureCode, Page, Summary
+from docquery.domain.search import Draft, Passage
 from docquery.errors import ModelFailed
 from docquery.services.summary_prompt import (
     Prompt,
@@ -43,6 +51,10 @@ _BUSY = frozenset(
     }
 )
 _TIMEOUT = frozenset({"ModelTimeoutException"})
+# A stream that broke before it said anything is worth another try, like a busy service.
+_RETRYABLE = _BUSY | _TIMEOUT | {"ModelStreamErrorException"}
+# What a call can fail with: SDK errors, and (while a stream is read) the HTTP library's own.
+_CALL_ERRORS = (ClientError, BotoCoreError, aiohttp.ClientError, TimeoutError, ParserError)
 # An answer that is not a summary is asked for once more, then the summary fails.
 _ANSWER_ATTEMPTS = 2
 
@@ -73,7 +85,7 @@ def bedrock_language_model(client: Any, settings: Settings) -> BedrockLanguageMo
 
 
 class BedrockLanguageModel:
-    """Summaries from one Bedrock model; long documents in page groups, then merged.
+    """Summaries and answers from one Bedrock model; long documents in page groups, then merged.
 
     `client` is an aiobotocore `bedrock-runtime` client, typed Any because its stubs
     (types-aiobotocore-bedrock-runtime) are not a dependency. Prompts and answers hold patient
@@ -151,6 +163,27 @@ class BedrockLanguageModel:
                 )
         raise ModelFailed(FailureCode.MODEL_ERROR, "the model's answer was not a valid summary")
 
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Draft:
+        async with self._semaphore:
+            return await answer_with(
+                self._converse,
+                question,
+                passages,
+                model_id=self._model_id,
+                max_input_tokens=self._max_input_tokens,
+            )
+
+    def stream_answer(
+        self, question: str, passages: Sequence[Passage]
+    ) -> AsyncGenerator[str | Draft]:
+        return stream_answer_with(
+            self._converse_stream,
+            question,
+            passages,
+            model_id=self._model_id,
+            max_input_tokens=self._max_input_tokens,
+        )
+
     async def _converse(self, prompt: Prompt) -> str:
         """The model's text for one prompt, retrying a busy service with jittered backoff."""
         request = self._request(prompt)
@@ -158,25 +191,49 @@ class BedrockLanguageModel:
             started = time.monotonic()
             try:
                 response = await self._client.converse(**request)
-            except ClientError as exc:
-                code = str(exc.response.get("Error", {}).get("Code", ""))
-                failure = _failure_for(code)
-                retryable = code in _BUSY or code in _TIMEOUT
-                self._log_error(code, attempt, started)
-                if retryable and attempt < self._max_attempts:
-                    await self._sleep(self._backoff(attempt))
-                    continue
-                raise ModelFailed(failure, f"Bedrock answered {code or 'an error'}") from exc
-            except (ReadTimeoutError, ConnectTimeoutError) as exc:
-                # botocore's standard mode has already retried these with backoff.
-                self._log_error("Timeout", attempt, started)
-                raise ModelFailed(FailureCode.MODEL_TIMEOUT, "Bedrock did not answer") from exc
-            except BotoCoreError as exc:
-                self._log_error(type(exc).__name__, attempt, started)
-                raise ModelFailed(FailureCode.MODEL_ERROR, "Bedrock unreachable") from exc
-            self._log_usage(response, prompt, started)
+            except _CALL_ERRORS as exc:
+                await self._retry_or_raise(exc, attempt, started)
+                continue
+            self._log_usage("bedrock.converse", response, prompt, started)
             return _answer_text(response)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _converse_stream(self, prompt: Prompt) -> AsyncGenerator[str, None]:
+        """The model's text as it is written; a failure before the first piece is retried.
+
+        A concurrency slot is held until the stream ends or the consumer closes it.
+        """
+        request = self._request(prompt)
+        async with self._semaphore:
+            for attempt in range(1, self._max_attempts + 1):
+                started = time.monotonic()
+                written = False
+                summary: dict[str, Any] = {}
+                try:
+                    stream = (await self._client.converse_stream(**request))["stream"]
+                    try:
+                        async for event in stream:
+                            if text := _event_text(event, summary):
+                                written = True
+                                yield text
+                    finally:
+                        stream.close()  # also when the consumer stops early
+                except _CALL_ERRORS as exc:
+                    # Text already handed out cannot be taken back: only a silent failure retries.
+                    await self._retry_or_raise(exc, attempt, started, retry=not written)
+                    continue
+                self._log_usage("bedrock.converse_stream", summary, prompt, started)
+                return
+
+    async def _retry_or_raise(
+        self, exc: Exception, attempt: int, started: float, *, retry: bool = True
+    ) -> None:
+        """Back off before the next attempt, or raise ModelFailed when this failure is final."""
+        fault = _fault(exc)
+        self._log_error(fault.code, attempt, started)
+        if not (retry and fault.retryable and attempt < self._max_attempts):
+            raise ModelFailed(fault.failure, fault.detail) from exc
+        await self._sleep(self._backoff(attempt))
 
     def _request(self, prompt: Prompt) -> dict[str, Any]:
         return {
@@ -202,10 +259,12 @@ class BedrockLanguageModel:
             },
         )
 
-    def _log_usage(self, response: dict[str, Any], prompt: Prompt, started: float) -> None:
+    def _log_usage(
+        self, event: str, response: dict[str, Any], prompt: Prompt, started: float
+    ) -> None:
         usage = response.get("usage", {})
         log.info(
-            "bedrock.converse",
+            event,
             extra={
                 "model_id": self._model_id,
                 "estimated_input_tokens": prompt.estimated_tokens,
@@ -215,6 +274,39 @@ class BedrockLanguageModel:
                 "duration_ms": _ms_since(started),
             },
         )
+
+
+class _Fault(NamedTuple):
+    code: str
+    failure: FailureCode
+    retryable: bool
+    detail: str
+
+
+def _fault(exc: Exception) -> _Fault:
+    """What a failed call means: its code, the ModelFailed code, and whether to try again."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = code[:1].upper() + code[1:]  # stream events name it "throttlingException"
+        detail = f"Bedrock answered {code or 'an error'}"
+        return _Fault(code, _failure_for(code), code in _RETRYABLE, detail)
+    if isinstance(exc, ReadTimeoutError | ConnectTimeoutError | TimeoutError):
+        # botocore's standard mode has already retried these (up to the response) with backoff.
+        return _Fault("Timeout", FailureCode.MODEL_TIMEOUT, False, "Bedrock did not answer")
+    detail = "Bedrock unreachable, or its reply broke off"
+    return _Fault(type(exc).__name__, FailureCode.MODEL_ERROR, False, detail)
+
+
+def _event_text(event: dict[str, Any], summary: dict[str, Any]) -> str:
+    """The text of a ConverseStream event; the stop reason and usage are kept in `summary`."""
+    if "contentBlockDelta" in event:
+        text = event["contentBlockDelta"].get("delta", {}).get("text")
+        return text if isinstance(text, str) else ""
+    if "messageStop" in event:
+        summary["stopReason"] = event["messageStop"].get("stopReason")
+    elif "metadata" in event:
+        summary["usage"] = event["metadata"].get("usage", {})
+    return ""
 
 
 def _failure_for(code: str) -> FailureCode:

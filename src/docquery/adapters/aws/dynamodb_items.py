@@ -13,6 +13,9 @@ from docquery.errors import StorageError, StoreUnavailable
 
 OWNER_CREATED_INDEX = "owner-created-index"
 WORK_INDEX = "work-index"
+# The search index's change feed (adapters/aws/search_feed.py).
+CHANGES_INDEX = "changes-index"
+TTL_ATTRIBUTE = "expires_at"
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 

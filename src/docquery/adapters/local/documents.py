@@ -75,7 +75,7 @@ class SqliteDocumentStore:
             return {}
         rows = await self._db.run(
             self._db.query,
-            f"{_SELECT} WHERE owner = ? AND id IN ({', '.join('?' * len(ids))})",  # noqa: S608
+            f"{_SELECT} WHERE owner = ? AND id IN ({', '.join('?' * len(ids))})",
             (owner, *ids),
         )
         return {row["id"]: _to_document(row) for row in rows}

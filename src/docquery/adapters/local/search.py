@@ -135,9 +135,12 @@ class SqliteSearchIndex:
 
         return await self._db.run(self._db.read, read)
 
-    async def indexed_documents(self) -> int:
-        rows = await self._db.run(self._db.query, "SELECT count(*) FROM indexed_documents")
-        return int(rows[0][0])
+    async def owner_of(self, document_id: str) -> str | None:
+        """The owner of an indexed document; None if it is not indexed."""
+        rows = await self._db.run(
+            self._db.query, "SELECT owner FROM indexed_documents WHERE id = ?", (document_id,)
+        )
+        return str(rows[0][0]) if rows else None
 
     async def check(self) -> None:
         await self._db.run(self._db.query, "SELECT 1 FROM indexed_documents LIMIT 1")
@@ -184,8 +187,9 @@ def _matches(query: SearchQuery) -> tuple[str, list[object]]:
     if filters.created_before is not None:
         where.append("d.created_at < ?")
         params.append(format_timestamp(filters.created_before))
+    # Built from constants and ? placeholders only; every value is a parameter.
     sql = (
-        f"SELECT p.rowid AS rowid, p.document_id AS document_id, p.page AS page,"
+        f"SELECT p.rowid AS rowid, p.document_id AS document_id, p.page AS page,"  # noqa: S608
         f" d.title AS title, {_RANK} AS rank"
         " FROM page_text JOIN indexed_pages p ON p.rowid = page_text.rowid"
         " JOIN indexed_documents d ON d.id = p.document_id"
@@ -215,7 +219,7 @@ def _search_documents(
     """Documents ranked by their best page, each with its best few pages."""
     sql, params = _matches(query)
     rows = conn.execute(
-        f"WITH m AS ({sql}), ranked AS (SELECT m.*,"
+        f"WITH m AS ({sql}), ranked AS (SELECT m.*,"  # noqa: S608
         " row_number() OVER (PARTITION BY document_id ORDER BY rank, rowid) AS n,"
         " min(rank) OVER (PARTITION BY document_id) AS best FROM m),"
         " chosen AS (SELECT DISTINCT document_id, best FROM ranked"
@@ -242,7 +246,7 @@ def _snippets(
     if not rowids:
         return {}
     rows = conn.execute(
-        f"SELECT rowid, snippet(page_text, 1, ?, ?, '…', {SNIPPET_TOKENS}) FROM page_text"
+        f"SELECT rowid, snippet(page_text, 1, ?, ?, '…', {SNIPPET_TOKENS}) FROM page_text"  # noqa: S608
         f" WHERE page_text MATCH ? AND rowid IN ({', '.join('?' * len(rowids))})",
         [_OPEN, _CLOSE, fts5_expression(query.terms), *rowids],
     ).fetchall()

@@ -11,9 +11,10 @@ import asyncio
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 
+from docquery.adapters.local.answerer import extract_answer, text_pieces
 from docquery.adapters.local.sentences import Sentence, split_sentences
 from docquery.domain.processing import (
     SUMMARY_SECTIONS,
@@ -22,6 +23,7 @@ from docquery.domain.processing import (
     Summary,
     SummarySection,
 )
+from docquery.domain.search import Draft, Passage
 
 MODEL_ID = "docquery-extractive-v1"
 # A section takes a sentence when its cues weigh at least this much.
@@ -29,7 +31,7 @@ _MIN_CUE_WEIGHT = 2
 
 
 class LocalLanguageModel:
-    """Extractive summaries computed in a worker thread, so the event loop stays free."""
+    """Extractive summaries and answers, computed in a worker thread: the event loop stays free."""
 
     def __init__(self, model_id: str = MODEL_ID) -> None:
         self._model_id = model_id
@@ -45,6 +47,18 @@ class LocalLanguageModel:
         async with self._limiter:
             sections = await asyncio.to_thread(extract_sections, tuple(pages))
         return Summary(sections=sections, model_id=self._model_id, created_at=datetime.now(UTC))
+
+    async def answer(self, question: str, passages: Sequence[Passage]) -> Draft:
+        async with self._limiter:
+            return await asyncio.to_thread(extract_answer, question, tuple(passages))
+
+    async def stream_answer(
+        self, question: str, passages: Sequence[Passage]
+    ) -> AsyncGenerator[str | Draft]:
+        draft = await self.answer(question, passages)
+        for piece in text_pieces(draft.text):
+            yield piece
+        yield draft
 
 
 def extract_sections(pages: Sequence[Page]) -> tuple[SummarySection, ...]:
