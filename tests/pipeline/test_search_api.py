@@ -270,3 +270,13 @@ async def test_a_document_deleted_behind_the_index_is_never_a_hit(
             break
         await asyncio.sleep(0.1)
     assert await h.stores.search_index.page_texts([(nephrology, 2)]) == {}
+
+
+@pytest.mark.parametrize("profile", ["embedded"])
+async def test_the_index_survives_a_restart(make_pipeline_harness: HarnessFactory) -> None:
+    async with make_pipeline_harness() as first:
+        document = await ready(first.alice, NEPHROLOGY)
+        before = await search(first.alice, "lisinopril creatinine")
+    async with make_pipeline_harness() as second:
+        assert await search(second.alice, "lisinopril creatinine") == before
+        assert {d for d, _ in pages_of(before)} == {document["id"]}
