@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
         5_000_000, ge=1000, validation_alias=_env("MAX_EXTRACTED_CHARS")
     )
     textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
+    # Processes that score a search side by side (0: score on a thread of the server; unset:
+    # one per core, up to 4, when there are at least two cores).
+    search_workers: int | None = Field(None, ge=0, le=16, validation_alias=_env("SEARCH_WORKERS"))
     # aws profile: how often a task reads the other tasks' search index changes.
     search_poll_seconds: float = Field(
         1.0, gt=0, le=60, validation_alias=_env("SEARCH_POLL_SECONDS")
@@ -202,6 +206,13 @@ class Settings(BaseSettings):
         """Of the shutdown budget, what in-flight requests get; the rest hands pipeline work
         back (PIPELINE_STOP_SECONDS) and stops the extraction workers (a few seconds)."""
         return max(1, self.shutdown_timeout - PIPELINE_STOP_SECONDS - EXTRACTOR_STOP_SECONDS)
+
+    @property
+    def effective_search_workers(self) -> int:
+        if self.search_workers is not None:
+            return self.search_workers
+        cores = os.cpu_count() or 1
+        return min(4, cores) if cores >= 2 else 0
 
     @property
     def effective_language_model(self) -> LanguageModelChoice:

@@ -87,7 +87,7 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
             index = await _replicated_search_index(settings, stack, clients, blobs, documents)
         else:
             blobs, documents = await _embedded_stores(settings, stack)
-            index = await _search_index(settings.data_dir / "search.sqlite3", stack)
+            index = await _search_index(settings.data_dir / "search.sqlite3", settings, stack)
         model = await _language_model(settings, stack, session)
         runner = (
             await _start_pipeline(settings, stack, blobs, documents, index, model, ocr)
@@ -271,11 +271,11 @@ async def _embedded_stores(
     return blobs, SqliteDocumentStore(database)
 
 
-async def _search_index(path: Path, stack: AsyncExitStack) -> SqliteSearchIndex:
+async def _search_index(path: Path, settings: Settings, stack: AsyncExitStack) -> SqliteSearchIndex:
     """The SQLite FTS5 index, in a file of its own."""
     from docquery.adapters.local.search import SqliteSearchIndex
 
-    index = SqliteSearchIndex.at(path)
+    index = SqliteSearchIndex(path, workers=settings.effective_search_workers)
     await index.open()
     stack.push_async_callback(index.close)
     return index
@@ -295,7 +295,7 @@ async def _replicated_search_index(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="search-", dir=settings.data_dir))
     stack.callback(shutil.rmtree, folder, ignore_errors=True)
-    local = await _search_index(folder / "search.sqlite3", stack)
+    local = await _search_index(folder / "search.sqlite3", settings, stack)
     index = ReplicatedSearchIndex(
         local,
         clients.dynamodb,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -131,3 +132,38 @@ class Database:
                 conn.rollback()
                 raise
             conn.commit()
+
+
+class ReadPool:
+    """Read-only connections to a WAL database, one per thread, so that reads run side by side,
+    with each other and with the writer (WAL readers never block, nor are blocked by, it)."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="sqlite-read")
+        self._local = threading.local()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn with this thread's connection, on a reader thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(self._connection()))
+
+    async def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout=5000")
+            self._local.conn = conn
+            with self._lock:
+                self._opened.append(conn)
+        return conn
