@@ -33,7 +33,7 @@ async def _services(
 ) -> AsyncIterator[Services]:
     if aws:
         endpoint = request.getfixturevalue("moto_endpoint")
-        settings = await aws_settings(endpoint, s3_part_size=PART_SIZE)
+        settings = await aws_settings(endpoint, s3_part_size=PART_SIZE, data_dir=tmp_path / "data")
     else:
         settings = embedded_settings(tmp_path / "data")
     async with open_services(settings) as services:

@@ -169,3 +169,22 @@ async def test_delete_removes_record_and_frees_the_bytes(document_store: Documen
         await document_store.delete(owner="alice", document_id=document.id)
     # The same bytes may be uploaded again once the first copy is gone.
     await document_store.create(dataclasses.replace(make_document(n=5), sha256=document.sha256))
+
+
+async def test_get_many_returns_the_owners_documents_that_exist(
+    document_store: DocumentStore,
+) -> None:
+    mine = [make_document(n=n) for n in range(3)]
+    theirs = make_document("bob", n=9)
+    for document in [*mine, theirs]:
+        await document_store.create(document)
+    await document_store.delete(owner="alice", document_id=mine[2].id)
+    asked = [mine[0].id, theirs.id, mine[1].id, "no-such-id", mine[2].id, mine[0].id]
+    found = await document_store.get_many(owner="alice", document_ids=asked)
+    assert found == {mine[0].id: mine[0], mine[1].id: mine[1]}
+    assert await document_store.get_many(owner="alice", document_ids=[]) == {}
+    hundred = [make_document(n=100 + n) for n in range(100)]
+    for document in hundred:
+        await document_store.create(document)
+    every = await document_store.get_many(owner="alice", document_ids=[d.id for d in hundred])
+    assert len(every) == 100

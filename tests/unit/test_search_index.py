@@ -1,0 +1,97 @@
+"""SqliteSearchIndex on its own: scored in worker processes over rowid ranges, the ranking is
+exactly the one a single scan gives; owners never see each other's pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from docquery.adapters.local.search import SqliteSearchIndex
+from docquery.domain.processing import Page
+from docquery.domain.search import SearchableDocument, SearchFilters, SearchQuery
+from docquery.services.search_query import parse_query
+
+SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
+QUERIES = [
+    "stem cells differentiate",
+    "vitamin D deficiency increases the risk",
+    '"blood pressure" -mice',
+    "inflammation",
+    "the of and",
+]
+
+
+def document(n: int, owner: str = "alice") -> SearchableDocument:
+    return SearchableDocument(
+        id=f"doc{n}",
+        owner=owner,
+        title=f"Library part {n}",
+        tags=("even",) if n % 2 == 0 else ("odd",),
+        created_at=datetime(2026, 1, 1, tzinfo=UTC) + timedelta(days=n),
+    )
+
+
+@pytest.fixture(scope="module")
+def abstracts() -> list[str]:
+    with (SCIFACT / "corpus.jsonl").open() as lines:
+        rows = [json.loads(line) for _, line in zip(range(1200), lines, strict=False)]
+    return [f"{row['title']}\n\n{row['text']}" for row in rows]
+
+
+@pytest.fixture
+async def indexes(
+    tmp_path: Path, abstracts: list[str]
+) -> AsyncIterator[tuple[SqliteSearchIndex, ...]]:
+    path = tmp_path / "search.sqlite3"
+    writer = SqliteSearchIndex(path, workers=0)
+    await writer.open()
+    for n in range(12):
+        await writer.replace(
+            document(n),
+            [Page(i + 1, text) for i, text in enumerate(abstracts[n * 100 : n * 100 + 100])],
+        )
+    await writer.replace(document(99, owner="bob"), [Page(1, abstracts[0]), Page(2, abstracts[1])])
+    sharded = SqliteSearchIndex(path, workers=3)
+    await sharded.open()
+    yield writer, sharded
+    await sharded.close()
+    await writer.close()
+
+
+@pytest.mark.parametrize("text", QUERIES)
+async def test_sharded_scoring_ranks_exactly_as_one_scan(
+    indexes: tuple[SqliteSearchIndex, ...], text: str
+) -> None:
+    single, sharded = indexes
+    for offset, filters in [
+        (0, SearchFilters()),
+        (37, SearchFilters()),
+        (0, SearchFilters(tags=("even",))),
+        (5, SearchFilters(document_ids=("doc3", "doc4"))),
+    ]:
+        query = SearchQuery(
+            owner="alice", terms=parse_query(text), filters=filters, limit=20, offset=offset
+        )
+        one, many = await single.search(query), await sharded.search(query)
+        assert many == one
+        assert {hit.document_id for hit in one.hits} <= {f"doc{n}" for n in range(12)}
+        scores = [hit.score for hit in one.hits]
+        assert scores == sorted(scores, reverse=True)
+
+
+async def test_another_owner_is_never_scored(indexes: tuple[SqliteSearchIndex, ...]) -> None:
+    _, sharded = indexes
+    terms = parse_query(QUERIES[1])
+    bobs = await sharded.search(
+        SearchQuery(owner="bob", terms=terms, filters=SearchFilters(), limit=50)
+    )
+    assert {hit.document_id for hit in bobs.hits} <= {"doc99"}
+    nobody = await sharded.search(
+        SearchQuery(owner="carol", terms=terms, filters=SearchFilters(), limit=5)
+    )
+    assert nobody.hits == []
+    assert not nobody.has_more
