@@ -7,7 +7,7 @@ import os
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -107,9 +107,11 @@ class Settings(BaseSettings):
         5_000_000, ge=1000, validation_alias=_env("MAX_EXTRACTED_CHARS")
     )
     textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
-    # Processes that score a search side by side (0: score on a thread of the server; unset:
+    # Processes that score a search side by side (0: score on a thread of the server; auto:
     # one per core, up to 4, when there are at least two cores).
-    search_workers: int | None = Field(None, ge=0, le=16, validation_alias=_env("SEARCH_WORKERS"))
+    search_workers: Annotated[int, Field(ge=0, le=16)] | Literal["auto"] = Field(
+        "auto", validation_alias=_env("SEARCH_WORKERS")
+    )
     # aws profile: how often a task reads the other tasks' search index changes.
     search_poll_seconds: float = Field(
         1.0, gt=0, le=60, validation_alias=_env("SEARCH_POLL_SECONDS")
@@ -209,7 +211,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_search_workers(self) -> int:
-        if self.search_workers is not None:
+        if self.search_workers != "auto":
             return self.search_workers
         cores = os.cpu_count() or 1
         return min(4, cores) if cores >= 2 else 0

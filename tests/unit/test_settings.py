@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,15 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
         every.update(names)
     assert primary <= listed, primary - listed
     assert listed <= every, listed - every
+
+
+@pytest.mark.parametrize(("value", "workers"), [("auto", None), ("0", 0), ("3", 3)])
+def test_search_workers_default_to_the_cores(
+    value: str, workers: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEARCH_WORKERS", value)
+    cores = os.cpu_count() or 1
+    expected = workers if workers is not None else (min(4, cores) if cores >= 2 else 0)
+    assert make().effective_search_workers == expected
+    with pytest.raises(ValidationError):
+        make(search_workers="many")
