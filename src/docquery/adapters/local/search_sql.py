@@ -1,0 +1,199 @@
+"""The read side of SqliteSearchIndex: ranked matches, snippets and hits, as SQL over FTS5.
+
+Plain functions of a connection, so that they run alike on a reader thread and in a worker
+process (`rank_in_worker`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+
+from docquery.domain.documents import format_timestamp
+from docquery.domain.search import DocumentHit, DocumentHitPage, PageHit, SearchQuery
+from docquery.services.search_query import fts5_expression
+
+# BM25 weights of the title and body columns: a word in the title counts four times as much.
+# The owner column holds one token naming the owner: every MATCH requires it, so only the
+# owner's pages are ever scored, without a join per matching page; it weighs nothing.
+TITLE_WEIGHT, BODY_WEIGHT = 4.0, 1.0
+_RANK = f"bm25(page_text, {TITLE_WEIGHT}, {BODY_WEIGHT}, 0.0)"
+# Marks around matched terms in snippets: private-use characters no extracted text holds, so
+# the snippet can be HTML-escaped first and the marks turned into <mark> after.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+SNIPPET_TOKENS = 24
+
+
+def owner_token(owner: str) -> str:
+    """One token per owner: `o` and digits, which no tokenizer rule splits or stems."""
+    return "o" + str(int(hashlib.sha256(owner.encode()).hexdigest()[:15], 16))
+
+
+def _match(query: SearchQuery) -> str:
+    return f'owner : "{owner_token(query.owner)}" AND ({fts5_expression(query.terms)})'
+
+
+def _matches(query: SearchQuery, *, with_page: bool = False) -> tuple[str, list[object]]:
+    """The owner's matching pages (rowid, rank), and with_page their document and page; joined
+    with the documents only when a filter or the caller needs them."""
+    where = ["page_text MATCH ?"]
+    params: list[object] = [_match(query)]
+    filters = query.filters
+    if filters.document_ids is not None:
+        where.append(f"d.id IN ({', '.join('?' * len(filters.document_ids))})")
+        params.extend(filters.document_ids)
+    for tag in filters.tags or ():
+        where.append("EXISTS (SELECT 1 FROM json_each(d.tags) WHERE json_each.value = ?)")
+        params.append(tag)
+    if filters.created_after is not None:
+        where.append("d.created_at > ?")
+        params.append(format_timestamp(filters.created_after))
+    if filters.created_before is not None:
+        where.append("d.created_at < ?")
+        params.append(format_timestamp(filters.created_before))
+    columns = f"page_text.rowid AS rowid, {_RANK} AS rank"
+    tables = "page_text"
+    if with_page or len(where) > 1:
+        where.append("d.owner = ?")
+        params.append(query.owner)
+        columns += ", p.document_id AS document_id, p.page AS page, d.title AS title"
+        tables += (
+            " JOIN indexed_pages p ON p.rowid = page_text.rowid"
+            " JOIN indexed_documents d ON d.id = p.document_id"
+        )
+    # Built from constants and ? placeholders only; every value is a parameter.
+    sql = f"SELECT {columns} FROM {tables} WHERE {' AND '.join(where)}"  # noqa: S608
+    return sql, params
+
+
+def rowid_bounds(conn: sqlite3.Connection) -> tuple[int, int]:
+    # Two subqueries: each is one step down the rowid B-tree; min and max together scan it.
+    lowest, highest = conn.execute(
+        "SELECT (SELECT min(rowid) FROM indexed_pages), (SELECT max(rowid) FROM indexed_pages)"
+    ).fetchone()
+    return (lowest or 0), (highest or 0)
+
+
+def split_rowids(lowest: int, highest: int, parts: int) -> list[tuple[int, int]]:
+    """`parts` contiguous rowid ranges covering lowest..highest (fewer if there are few rows)."""
+    size = max(1, -(-(highest - lowest + 1) // parts))
+    return [(start, min(start + size - 1, highest)) for start in range(lowest, highest + 1, size)]
+
+
+Ranked = tuple[int, float]  # rowid, rank
+_worker_connections: dict[Path, sqlite3.Connection] = {}
+
+
+def ranked(
+    conn: sqlite3.Connection, query: SearchQuery, rowids: tuple[int, int] | None, limit: int
+) -> list[Ranked]:
+    """The best `limit` matches (of those whose rowid lies in the range: FTS5 seeks to it)."""
+    sql, params = _matches(query)
+    if rowids is not None:
+        sql += " AND page_text.rowid BETWEEN ? AND ?"
+        params += rowids
+    rows = conn.execute(f"{sql} ORDER BY rank, rowid LIMIT ?", [*params, limit]).fetchall()
+    return [(row[0], row[1]) for row in rows]
+
+
+def rank_in_worker(
+    path: Path, query: SearchQuery, rowids: tuple[int, int], limit: int
+) -> list[Ranked]:
+    """`ranked` in a worker process, on a read-only connection it keeps."""
+    conn = _worker_connections.get(path)
+    if conn is None:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn.execute("PRAGMA busy_timeout=5000")
+        _worker_connections[path] = conn
+    return ranked(conn, query, rowids, limit)
+
+
+def search_documents(
+    conn: sqlite3.Connection, query: SearchQuery, pages_per_document: int
+) -> DocumentHitPage:
+    """Documents ranked by their best page, each with its best few pages."""
+    sql, params = _matches(query, with_page=True)
+    rows = conn.execute(
+        f"WITH m AS ({sql}), ranked AS (SELECT m.*,"  # noqa: S608
+        " row_number() OVER (PARTITION BY document_id ORDER BY rank, rowid) AS n,"
+        " min(rank) OVER (PARTITION BY document_id) AS best FROM m),"
+        " chosen AS (SELECT DISTINCT document_id, best FROM ranked"
+        " ORDER BY best, document_id LIMIT ? OFFSET ?)"
+        " SELECT ranked.* FROM ranked JOIN chosen USING (document_id)"
+        " WHERE n <= ? ORDER BY ranked.best, ranked.document_id, n",
+        [*params, query.limit + 1, query.offset, pages_per_document],
+    ).fetchall()
+    snippets = _snippets(conn, query, [row["rowid"] for row in rows])
+    documents: dict[str, list[PageHit]] = {}
+    for row in rows:
+        documents.setdefault(row["document_id"], []).append(
+            _page_hit(
+                row["document_id"],
+                row["page"],
+                row["title"],
+                row["rank"],
+                snippets.get(row["rowid"], ""),
+            )
+        )
+    grouped = [
+        DocumentHit(document_id=pages[0].document_id, title=pages[0].title, pages=pages)
+        for pages in documents.values()
+    ]
+    return DocumentHitPage(hits=grouped[: query.limit], has_more=len(grouped) > query.limit)
+
+
+def _snippets(
+    conn: sqlite3.Connection, query: SearchQuery, rowids: Sequence[int]
+) -> dict[int, str]:
+    """Snippets of the chosen pages only: snippet() is costly, so never for every match."""
+    if not rowids:
+        return {}
+    rows = conn.execute(
+        f"SELECT rowid, snippet(page_text, 1, ?, ?, '…', {SNIPPET_TOKENS}) FROM page_text"  # noqa: S608
+        f" WHERE page_text MATCH ? AND rowid IN ({', '.join('?' * len(rowids))})",
+        [_OPEN, _CLOSE, _match(query), *rowids],
+    ).fetchall()
+    return {rowid: _marked(text) for rowid, text in rows}
+
+
+def _marked(snippet: str) -> str:
+    """HTML-safe snippet text with matched terms in <mark>."""
+    return html.escape(snippet, quote=False).replace(_OPEN, "<mark>").replace(_CLOSE, "</mark>")
+
+
+def page_hits(
+    conn: sqlite3.Connection, query: SearchQuery, chosen: Sequence[Ranked]
+) -> list[PageHit]:
+    """The chosen matches, in order, with their document, page, title and snippet."""
+    if not chosen:
+        return []
+    rowids = [rowid for rowid, _ in chosen]
+    pages = {
+        row[0]: (row[1], row[2], row[3])
+        for row in conn.execute(
+            "SELECT p.rowid, p.document_id, p.page, d.title FROM indexed_pages p"  # noqa: S608
+            " JOIN indexed_documents d ON d.id = p.document_id"
+            f" WHERE p.rowid IN ({', '.join('?' * len(rowids))})",
+            rowids,
+        )
+    }
+    snippets = _snippets(conn, query, rowids)
+    return [
+        _page_hit(*pages[rowid], rank, snippets.get(rowid, ""))
+        for rowid, rank in chosen
+        if rowid in pages  # a page removed since it was ranked
+    ]
+
+
+def _page_hit(document_id: str, page: int, title: str, rank: float, snippet: str) -> PageHit:
+    return PageHit(
+        document_id=document_id,
+        title=title,
+        page=page,
+        snippet=snippet,
+        # bm25() is lower for better matches; clients expect higher to be better.
+        score=round(-rank, 4),
+    )
