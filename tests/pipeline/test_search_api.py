@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from support.api import assert_problem, settled, upload_ok, wait_for_document
-from support.bad_pdfs import document_pdf
+from support.bad_pdfs import document_pdf, text_pdf
 from support.harness import Harness, HarnessFactory
 
 CARDIOLOGY = [
@@ -280,3 +280,24 @@ async def test_the_index_survives_a_restart(make_pipeline_harness: HarnessFactor
     async with make_pipeline_harness() as second:
         assert await search(second.alice, "lisinopril creatinine") == before
         assert {d for d, _ in pages_of(before)} == {document["id"]}
+
+
+async def test_a_document_deleted_while_it_is_processed_leaves_nothing_searchable(
+    make_pipeline_harness: HarnessFactory,
+) -> None:
+    async with make_pipeline_harness() as h:
+        document = await upload_ok(h.alice, text_pdf(pages=400))
+        await wait_for_document(
+            h.alice, document["id"], lambda d: d["status"] in ("processing", "ready")
+        )
+        assert (await h.alice.delete(f"/v1/documents/{document['id']}")).status_code == 204
+        keys = [(document["id"], page) for page in (1, 200, 400)]
+        for _ in range(100):  # the worker notices at its next write, and cleans up
+            if await h.stores.search_index.page_texts(keys) == {} and not any(
+                document["id"] in key for key in await h.blob_keys()
+            ):
+                break
+            await asyncio.sleep(0.1)
+        assert await h.stores.search_index.page_texts(keys) == {}
+        assert not any(document["id"] in key for key in await h.blob_keys())
+        assert (await search(h.alice, "marker200 word5"))["hits"] == []

@@ -155,11 +155,13 @@ class Pipeline:
             log.info("pipeline.released", extra={"document_id": keeper.document.id})
 
     async def _clean_up_if_deleted(self, keeper: LeaseKeeper) -> None:
-        """A document deleted mid-processing may have had artifacts written after the delete."""
+        """A document deleted mid-processing may have had artifacts written, or its pages
+        indexed, after the delete."""
         document = keeper.document
         try:
             await self._documents.get(owner=document.owner, document_id=document.id)
         except NotFound:
+            await self._processor.index.remove(document.id)
             await self._processor.blobs.delete_prefix(document_prefix(document.id))
         except DocQueryError:
             pass
