@@ -1,4 +1,4 @@
-"""The `docquery` command: serve, init, keygen, healthcheck, ingest."""
+"""The `docquery` command: serve, init, keygen, healthcheck, ingest, reindex."""
 
 from __future__ import annotations
 
@@ -39,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
 
     init = commands.add_parser("init", help="create storage for the active profile")
     init.set_defaults(run=_init)
+
+    reindex = commands.add_parser(
+        "reindex", help="rebuild the embedded profile's search index from the stored pages"
+    )
+    reindex.set_defaults(run=_reindex)
 
     keygen = commands.add_parser("keygen", help="print a new API key and its config entry")
     keygen.add_argument("owner", help="the owner the key acts for")
@@ -110,6 +115,34 @@ async def _init_storage(settings: Settings) -> None:
         print(f"bucket {settings.s3_bucket}: {'created' if made else 'exists'}")
         made = await ensure_table(clients.dynamodb, table=settings.dynamodb_table)
         print(f"table {settings.dynamodb_table}: {'created' if made else 'exists'}")
+
+
+def _reindex(args: argparse.Namespace) -> int:
+    settings = Settings()
+    configure_logging(settings.log_level)
+    if settings.profile is Profile.AWS:
+        print(
+            "docquery: on the aws profile every task builds its copy of the index at start",
+            file=sys.stderr,
+        )
+        return 2
+    count = asyncio.run(_reindex_embedded(settings))
+    print(f"search index rebuilt: {count} documents")
+    return 0
+
+
+async def _reindex_embedded(settings: Settings) -> int:
+    from docquery.domain.principals import LOCAL_OWNER
+    from docquery.services.reindex import rebuild
+    from docquery.settings import AuthMode
+    from docquery.wiring import open_services
+
+    owners = list(settings.api_keys) if settings.auth is AuthMode.API_KEY else [LOCAL_OWNER]
+    async with open_services(settings) as services:
+        seen = await rebuild(
+            services.search_index, services.documents, services.blobs, owners=owners
+        )
+    return len(seen)
 
 
 def _keygen(args: argparse.Namespace) -> int:

@@ -10,9 +10,12 @@ from typing import Any
 import httpx
 import pytest
 
+from docquery.adapters.local.search import SqliteSearchIndex
+from docquery.cli import main
 from support.api import assert_problem, settled, upload_ok, wait_for_document
 from support.bad_pdfs import document_pdf, text_pdf
 from support.harness import Harness, HarnessFactory
+from support.settings import API_KEYS, TEST_SECRET
 
 CARDIOLOGY = [
     "Discharge summary. The patient was admitted with atrial fibrillation and rapid "
@@ -301,3 +304,40 @@ async def test_a_document_deleted_while_it_is_processed_leaves_nothing_searchabl
         assert await h.stores.search_index.page_texts(keys) == {}
         assert not any(document["id"] in key for key in await h.blob_keys())
         assert (await search(h.alice, "marker200 word5"))["hits"] == []
+
+
+@pytest.mark.parametrize("profile", ["embedded"])
+async def test_reindex_rebuilds_a_lost_index_from_the_stored_pages(
+    make_pipeline_harness: HarnessFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with make_pipeline_harness() as first:
+        kept = await ready(first.alice, NEPHROLOGY)
+        gone = await ready(first.bob, CARDIOLOGY)
+        before = await search(first.alice, "lisinopril creatinine")
+        data_dir = first.settings.data_dir
+        await first.stores.documents.delete(owner="bob", document_id=gone["id"])
+    monkeypatch.setenv("DOCQUERY_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("DOCQUERY_AUTH", "api_key")
+    monkeypatch.setenv("DOCQUERY_API_KEYS", ",".join(f"{o}={d}" for o, d in API_KEYS.items()))
+    # Once with bob's pages left in the index behind his record, once with the index lost.
+    assert await asyncio.to_thread(main, ["reindex"]) == 0
+    index = SqliteSearchIndex(data_dir / "search.sqlite3")
+    await index.open()
+    assert await index.indexed_owners() == {kept["id"]: "alice"}
+    await index.close()
+    for leftover in data_dir.glob("search.sqlite3*"):
+        leftover.unlink()
+    assert await asyncio.to_thread(main, ["reindex"]) == 0
+    async with make_pipeline_harness() as second:
+        # The same pages (scores differ: bob's document no longer counts in BM25's statistics).
+        assert pages_of(await search(second.alice, "lisinopril creatinine")) == pages_of(before)
+        assert {d for d, _ in pages_of(before)} == {kept["id"]}
+        assert await second.stores.search_index.indexed_owners() == {kept["id"]: "alice"}
+
+
+async def test_reindex_is_for_the_embedded_profile_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCQUERY_PROFILE", "aws")
+    monkeypatch.setenv("DOCQUERY_AUTH", "api_key")
+    monkeypatch.setenv("DOCQUERY_API_KEYS", ",".join(f"{o}={d}" for o, d in API_KEYS.items()))
+    monkeypatch.setenv("SECRET_KEY", TEST_SECRET)
+    assert main(["reindex"]) == 2

@@ -40,5 +40,9 @@ class SearchIndex(Protocol):
         """The indexed text of the given (document id, page) pairs that exist."""
         ...
 
+    async def indexed_owners(self) -> dict[str, str]:
+        """Every indexed document's id, with its owner."""
+        ...
+
     async def check(self) -> None:
         """Raise StoreUnavailable unless the index answers."""

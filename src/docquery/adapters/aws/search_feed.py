@@ -18,18 +18,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docquery.adapters.aws.dynamodb_items import CHANGES_INDEX, deserialize, serialize, translate
 from docquery.adapters.local.search import SqliteSearchIndex
-from docquery.domain.documents import DocumentStatus, ListQuery, format_timestamp, utcnow
+from docquery.domain.documents import format_timestamp, utcnow
 from docquery.domain.processing import Page
 from docquery.domain.search import (
     DocumentHitPage,
@@ -38,22 +37,21 @@ from docquery.domain.search import (
     SearchQuery,
     searchable,
 )
-from docquery.errors import DocQueryError, NotFound, StoreUnavailable
+from docquery.errors import NotFound, StoreUnavailable
 from docquery.ports import BlobStore, DocumentStore
-from docquery.services import artifacts
+from docquery.services import reindex
 
 if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 FEED_TTL = timedelta(days=2)
 # Changes are read again for this long after their time: the feed's GSI is eventually
 # consistent, and the tasks' clocks differ by a little. Reading one twice is harmless.
 OVERLAP = timedelta(seconds=30)
 # Documents brought up to date at once, at start and while following.
-CONCURRENCY = 8
+CONCURRENCY = reindex.CONCURRENCY
 
 
 class Change:
@@ -141,6 +139,9 @@ class ReplicatedSearchIndex:
     async def page_texts(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
         return await self._local.page_texts(keys)
 
+    async def indexed_owners(self) -> dict[str, str]:
+        return await self._local.indexed_owners()
+
     async def check(self) -> None:
         await self._local.check()
         if not self._ready.is_set():
@@ -161,26 +162,8 @@ class ReplicatedSearchIndex:
 
     async def _rebuild(self) -> None:
         """Every document of every known owner into the local copy (a new task's disk is empty)."""
-        started = time.monotonic()
-        count = 0
-        for owner in self._owners:
-            after: str | None = None
-            while True:
-                query = ListQuery(owner=owner, limit=100, after=after)
-                page = await self._retrying(lambda q=query: self._documents.list_page(q))  # type: ignore[misc]
-                await asyncio.gather(
-                    *(
-                        self._retrying(lambda d=d: self._bring_up_to_date(d.owner, d.id))  # type: ignore[misc]
-                        for d in page.items
-                    )
-                )
-                count += len(page.items)
-                if not page.has_more or not page.items:
-                    break
-                after = page.items[-1].sort_key
-        log.info(
-            "search_feed.rebuilt",
-            extra={"count": count, "duration_ms": round((time.monotonic() - started) * 1000)},
+        await reindex.rebuild(
+            self._local, self._documents, self._blobs, owners=self._owners, persist=True
         )
 
     async def _follow(self, watermark: datetime) -> datetime:
@@ -225,17 +208,10 @@ class ReplicatedSearchIndex:
         await self._local.update_document(searchable(record))
 
     async def _bring_up_to_date(self, owner: str, document_id: str) -> None:
-        """Index what the record and its stored pages say now, whatever the change was."""
         async with self._slots:
-            try:
-                record = await self._documents.get(owner=owner, document_id=document_id)
-                if record.status is DocumentStatus.FAILED:
-                    raise NotFound("failed documents are not searchable")
-                pages = await artifacts.load_pages(self._blobs, document_id)
-            except NotFound:
-                await self._local.remove(document_id)
-                return
-            await self._local.replace(searchable(record), pages)
+            await reindex.bring_up_to_date(
+                self._local, self._documents, self._blobs, owner=owner, document_id=document_id
+            )
 
     async def _changes(self, day: str, *, since: datetime) -> list[FeedItem]:
         request: dict[str, Any] = {
@@ -285,17 +261,6 @@ class ReplicatedSearchIndex:
             await self._client.put_item(TableName=self._table, Item=serialize(item))
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc) from exc
-
-    async def _retrying(self, read: Callable[[], Awaitable[T]]) -> T:
-        """A step of the rebuild, retried until it works: a task is useless until it has."""
-        delay = 0.5
-        while True:
-            try:
-                return await read()
-            except DocQueryError as exc:
-                log.warning("search_feed.rebuild_retry", extra={"code": exc.code})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
 
 
 def _days(start: datetime, end: datetime) -> list[str]:

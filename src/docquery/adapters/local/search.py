@@ -172,6 +172,12 @@ class SqliteSearchIndex:
 
         return await self._db.run(self._db.read, read)
 
+    async def indexed_owners(self) -> dict[str, str]:
+        rows = await self._reads.run(
+            lambda conn: conn.execute("SELECT id, owner FROM indexed_documents").fetchall()
+        )
+        return {row[0]: row[1] for row in rows}
+
     async def owner_of(self, document_id: str) -> str | None:
         """The owner of an indexed document; None if it is not indexed."""
         rows = await self._db.run(
