@@ -95,3 +95,23 @@ async def test_another_owner_is_never_scored(indexes: tuple[SqliteSearchIndex, .
     )
     assert nobody.hits == []
     assert not nobody.has_more
+
+
+async def test_a_worker_that_dies_costs_no_search(
+    indexes: tuple[SqliteSearchIndex, ...],
+) -> None:
+    single, sharded = indexes
+    query = SearchQuery(
+        owner="alice", terms=parse_query(QUERIES[0]), filters=SearchFilters(), limit=10
+    )
+    expected = await single.search(query)
+    assert await sharded.search(query) == expected
+    pool = sharded._pool
+    assert pool is not None
+    for process in list(pool._processes.values()):  # as the OOM killer would
+        process.kill()
+        process.join()
+    assert await sharded.search(query) == expected  # scored in the server meanwhile
+    assert await sharded.search(query) == expected  # and by a new pool of workers
+    assert sharded._pool is not None
+    assert sharded._pool is not pool

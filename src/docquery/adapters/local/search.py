@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from itertools import chain
 from multiprocessing import get_context
 from pathlib import Path
 
 from docquery.adapters.local.search_sql import (
+    Ranked,
     owner_token,
     page_hits,
     rank_in_worker,
@@ -30,6 +33,11 @@ from docquery.domain.search import (
     SearchableDocument,
     SearchQuery,
 )
+
+log = logging.getLogger(__name__)
+
+# Worker pools lost in a row before searches are scored in the server instead.
+MAX_POOLS_LOST = 3
 
 # The index is derived data in a file of its own: its writes never queue behind the records'.
 SEARCH_MIGRATIONS: Sequence[str] = (
@@ -73,6 +81,7 @@ class SqliteSearchIndex:
         self._reads = ReadPool(path, 2)
         self._workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._pools_lost = 0
 
     async def open(self) -> None:
         await self._db.open()
@@ -126,18 +135,8 @@ class SqliteSearchIndex:
 
     async def search(self, query: SearchQuery) -> HitPage:
         wanted = query.offset + query.limit + 1
-        if self._workers > 1:
-            lowest, highest = await self._reads.run(rowid_bounds)
-            loop = asyncio.get_running_loop()
-            parts = await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        self._worker_pool(), rank_in_worker, self._path, query, r, wanted
-                    )
-                    for r in split_rowids(lowest, highest, self._workers)
-                )
-            )
-        else:
+        parts = await self._ranked_in_workers(query, wanted) if self._workers > 1 else None
+        if parts is None:
             parts = [await self._reads.run(partial(ranked, query=query, rowids=None, limit=wanted))]
         merged = sorted(chain.from_iterable(parts), key=lambda row: (row[1], row[0]))
         chosen = merged[query.offset : query.offset + query.limit + 1]
@@ -145,6 +144,36 @@ class SqliteSearchIndex:
         chosen = chosen[: query.limit]
         hits = await self._reads.run(lambda conn: page_hits(conn, query, chosen))
         return HitPage(hits=hits, has_more=has_more)
+
+    async def _ranked_in_workers(
+        self, query: SearchQuery, wanted: int
+    ) -> list[list[Ranked]] | None:
+        """The best `wanted` matches of each rowid range, each scored by a worker process; None
+        if a worker died (killed for memory, say): the pool is replaced at the next search."""
+        lowest, highest = await self._reads.run(rowid_bounds)
+        loop = asyncio.get_running_loop()
+        pool = self._worker_pool()
+        try:
+            parts = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, rank_in_worker, self._path, query, r, wanted)
+                    for r in split_rowids(lowest, highest, self._workers)
+                )
+            )
+        except BrokenProcessPool:
+            log.warning("search.workers_lost", extra={"count": self._workers})
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+                self._pools_lost += 1
+                if self._pools_lost >= MAX_POOLS_LOST:
+                    # Workers that cannot even start (a main module that serves on import,
+                    # say) would cost a spawn per search: score in the server from now on.
+                    log.error("search.workers_disabled", extra={"count": self._pools_lost})
+                    self._workers = 0
+            return None
+        self._pools_lost = 0
+        return parts
 
     def _worker_pool(self) -> ProcessPoolExecutor:
         """Started at the first search: fresh interpreters (the server has threads and a loop)."""
