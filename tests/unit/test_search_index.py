@@ -4,6 +4,7 @@ exactly the one a single scan gives; owners never see each other's pages."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from docquery.adapters.local.search import SqliteSearchIndex
+from docquery.adapters.local.search_sql import search_documents
 from docquery.domain.processing import Page
 from docquery.domain.search import SearchableDocument, SearchFilters, SearchQuery
 from docquery.services.search_query import parse_query
@@ -115,3 +117,24 @@ async def test_a_worker_that_dies_costs_no_search(
     assert await sharded.search(query) == expected  # and by a new pool of workers
     assert sharded._pool is not None
     assert sharded._pool is not pool
+
+
+@pytest.mark.parametrize("text", QUERIES)
+async def test_documents_grouped_from_the_top_pages_match_grouping_every_match(
+    indexes: tuple[SqliteSearchIndex, ...], tmp_path: Path, text: str
+) -> None:
+    single, sharded = indexes
+    conn = sqlite3.connect(tmp_path / "search.sqlite3")
+    conn.row_factory = sqlite3.Row
+    for offset, limit, filters in [
+        (0, 5, SearchFilters()),
+        (3, 4, SearchFilters()),
+        (0, 10, SearchFilters(tags=("odd",))),
+    ]:
+        query = SearchQuery(
+            owner="alice", terms=parse_query(text), filters=filters, limit=limit, offset=offset
+        )
+        every_match = search_documents(conn, query, 3)
+        assert await single.search_documents(query, pages_per_document=3) == every_match
+        assert await sharded.search_documents(query, pages_per_document=3) == every_match
+    conn.close()

@@ -16,6 +16,8 @@ from pathlib import Path
 
 from docquery.adapters.local.search_sql import (
     Ranked,
+    document_hits,
+    documents_of,
     owner_token,
     page_hits,
     rank_in_worker,
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 # Worker pools lost in a row before searches are scored in the server instead.
 MAX_POOLS_LOST = 3
+# group=document: the most top pages looked through for enough documents before grouping all
+# the matches in one scan instead.
+MAX_GROUPED_PAGES = 5000
 
 # The index is derived data in a file of its own: its writes never queue behind the records'.
 SEARCH_MIGRATIONS: Sequence[str] = (
@@ -134,16 +139,46 @@ class SqliteSearchIndex:
         await self._db.run(self._db.transaction, lambda conn: _delete_pages(conn, document_id))
 
     async def search(self, query: SearchQuery) -> HitPage:
-        wanted = query.offset + query.limit + 1
-        parts = await self._ranked_in_workers(query, wanted) if self._workers > 1 else None
-        if parts is None:
-            parts = [await self._reads.run(partial(ranked, query=query, rowids=None, limit=wanted))]
-        merged = sorted(chain.from_iterable(parts), key=lambda row: (row[1], row[0]))
-        chosen = merged[query.offset : query.offset + query.limit + 1]
+        best = await self._best(query, query.offset + query.limit + 1)
+        chosen = best[query.offset : query.offset + query.limit + 1]
         has_more = len(chosen) > query.limit
         chosen = chosen[: query.limit]
         hits = await self._reads.run(lambda conn: page_hits(conn, query, chosen))
         return HitPage(hits=hits, has_more=has_more)
+
+    async def search_documents(
+        self, query: SearchQuery, *, pages_per_document: int
+    ) -> DocumentHitPage:
+        """Documents ranked by their best page. The best pages overall hold the best documents:
+        take more of them until they name enough documents, then each chosen document's own
+        best pages (FTS5 seeks to its rowids). Where one document fills thousands of the top
+        pages, a single ranked scan groups all the matches instead."""
+        wanted = query.offset + query.limit + 1
+        top = wanted * pages_per_document
+        while top <= MAX_GROUPED_PAGES:
+            best = await self._best(query, top)
+            owners = await self._reads.run(partial(documents_of, matches=best))
+            order = _documents_by_best_page(best, owners)
+            if len(order) >= wanted or len(best) < top:
+                chosen = order[query.offset : query.offset + query.limit]
+                hits = await self._reads.run(
+                    partial(
+                        document_hits,
+                        query=query,
+                        document_ids=chosen,
+                        per_document=pages_per_document,
+                    )
+                )
+                return DocumentHitPage(hits=hits, has_more=len(order) > len(chosen) + query.offset)
+            top *= 4
+        return await self._reads.run(lambda conn: search_documents(conn, query, pages_per_document))
+
+    async def _best(self, query: SearchQuery, count: int) -> list[Ranked]:
+        """The `count` best matches, best first."""
+        parts = await self._ranked_in_workers(query, count) if self._workers > 1 else None
+        if parts is None:
+            parts = [await self._reads.run(partial(ranked, query=query, rowids=None, limit=count))]
+        return sorted(chain.from_iterable(parts), key=lambda row: (row[1], row[0]))[:count]
 
     async def _ranked_in_workers(
         self, query: SearchQuery, wanted: int
@@ -181,11 +216,6 @@ class SqliteSearchIndex:
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
         return self._pool
 
-    async def search_documents(
-        self, query: SearchQuery, *, pages_per_document: int
-    ) -> DocumentHitPage:
-        return await self._reads.run(lambda conn: search_documents(conn, query, pages_per_document))
-
     async def page_texts(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
         def read(conn: sqlite3.Connection) -> dict[tuple[str, int], str]:
             found: dict[tuple[str, int], str] = {}
@@ -216,6 +246,15 @@ class SqliteSearchIndex:
 
     async def check(self) -> None:
         await self._db.run(self._db.query, "SELECT 1 FROM indexed_documents LIMIT 1")
+
+
+def _documents_by_best_page(best: Sequence[Ranked], owners: dict[int, str]) -> list[str]:
+    """The documents of these matches, ordered by their best match (then id, as SQL does)."""
+    first: dict[str, float] = {}
+    for rowid, rank in best:
+        if rowid in owners:
+            first.setdefault(owners[rowid], rank)
+    return sorted(first, key=lambda document_id: (first[document_id], document_id))
 
 
 def _delete_pages(conn: sqlite3.Connection, document_id: str) -> None:

@@ -197,3 +197,36 @@ def _page_hit(document_id: str, page: int, title: str, rank: float, snippet: str
         # bm25() is lower for better matches; clients expect higher to be better.
         score=round(-rank, 4),
     )
+
+
+def documents_of(conn: sqlite3.Connection, matches: Sequence[Ranked]) -> dict[int, str]:
+    """The document of each matching page (rowid)."""
+    rowids = [rowid for rowid, _ in matches]
+    if not rowids:
+        return {}
+    rows = conn.execute(
+        f"SELECT rowid, document_id FROM indexed_pages WHERE rowid IN ({', '.join('?' * len(rowids))})",  # noqa: S608, E501
+        rowids,
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def document_hits(
+    conn: sqlite3.Connection, query: SearchQuery, document_ids: Sequence[str], per_document: int
+) -> list[DocumentHit]:
+    """Each document's best pages: its pages are one rowid range, which FTS5 seeks to."""
+    best: list[Ranked] = []
+    for document_id in document_ids:
+        first, last = conn.execute(
+            "SELECT min(rowid), max(rowid) FROM indexed_pages WHERE document_id = ?",
+            (document_id,),
+        ).fetchone()
+        if first is not None:  # else removed since it was ranked
+            best += ranked(conn, query, (first, last), per_document)
+    grouped: dict[str, list[PageHit]] = {}
+    for hit in page_hits(conn, query, best):  # one snippet query for them all
+        grouped.setdefault(hit.document_id, []).append(hit)
+    return [
+        DocumentHit(document_id=document_id, title=pages[0].title, pages=pages)
+        for document_id, pages in grouped.items()
+    ]
