@@ -16,7 +16,9 @@ import json
 import math
 import os
 import platform
+import shutil
 import sqlite3
+import tempfile
 import time
 import unicodedata
 import zlib
@@ -283,6 +285,19 @@ class Service:
     pid: int
     log: Path
     data_dir: Path
+
+
+@contextlib.contextmanager
+def scratch_dir(prefix: str, *, keep: bool) -> Iterator[Path]:
+    """A temporary folder for a run's data dir and server log, removed after unless `keep`."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        if keep:
+            print(f"kept: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def start_service(stack: contextlib.ExitStack, workdir: Path, *, extract_workers: int) -> Service:

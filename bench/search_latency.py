@@ -42,10 +42,8 @@ import itertools
 import json
 import random
 import re
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -70,6 +68,7 @@ from _search_corpus import (
     machine,
     percentile,
     rss_mib,
+    scratch_dir,
     start_service,
 )
 from upload import BenchError, csv_of
@@ -391,14 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"machine: {json.dumps(info)}")
     corpus = load_corpus()
-    workdir = Path(tempfile.mkdtemp(prefix="docquery-bench-search-latency-"))
-    try:
+    with scratch_dir("docquery-bench-search-latency-", keep=args.keep) as workdir:
         stages = run_stages(args, corpus, workdir)
-    finally:
-        if args.keep:
-            print(f"kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_tables(stages, args)
     ok = check_target(stages)
     if args.json:

@@ -34,10 +34,8 @@ import argparse
 import contextlib
 import json
 import math
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -57,6 +55,7 @@ from _search_corpus import (
     load_queries,
     machine,
     percentile,
+    scratch_dir,
     start_service,
 )
 from upload import BenchError
@@ -282,14 +281,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     print(f"machine: {json.dumps(info)}")
     corpus = load_corpus()
-    workdir = Path(tempfile.mkdtemp(prefix="docquery-bench-search-quality-"))
-    try:
+    with scratch_dir("docquery-bench-search-quality-", keep=args.keep) as workdir:
         report, results = evaluate(args, corpus, workdir)
-    finally:
-        if args.keep:
-            print(f"kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
     print_report(report, results, {abstract.doc_id: abstract.title for abstract in corpus})
     if args.json:
         out = {

@@ -289,12 +289,10 @@ async def test_a_document_deleted_while_it_is_processed_leaves_nothing_searchabl
     make_pipeline_harness: HarnessFactory,
 ) -> None:
     async with make_pipeline_harness() as h:
-        document = await upload_ok(h.alice, text_pdf(pages=400))
-        await wait_for_document(
-            h.alice, document["id"], lambda d: d["status"] in ("processing", "ready")
-        )
+        document = await upload_ok(h.alice, text_pdf(pages=1500))
+        await wait_for_document(h.alice, document["id"], lambda d: d["status"] == "processing")
         assert (await h.alice.delete(f"/v1/documents/{document['id']}")).status_code == 204
-        keys = [(document["id"], page) for page in (1, 200, 400)]
+        keys = [(document["id"], page) for page in (1, 750, 1500)]
         for _ in range(100):  # the worker notices at its next write, and cleans up
             if await h.stores.search_index.page_texts(keys) == {} and not any(
                 document["id"] in key for key in await h.blob_keys()

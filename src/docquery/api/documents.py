@@ -18,7 +18,12 @@ from docquery.api.deps import (
 )
 from docquery.api.multipart import boundary_of, upload_events
 from docquery.api.problems import problem_responses
-from docquery.api.schemas import DocumentListOut, DocumentOut, DocumentUpdate
+from docquery.api.schemas import (
+    DocumentListOut,
+    DocumentOut,
+    DocumentUpdate,
+    require_time_zones,
+)
 from docquery.domain.documents import DocumentChanges, DocumentStatus
 from docquery.domain.uploads import clean_text, parse_tags
 from docquery.errors import FileTooLarge, InvalidField, InvalidRequest
@@ -122,9 +127,7 @@ async def list_documents(
     created_after: datetime | None = None,
     created_before: datetime | None = None,
 ) -> DocumentListOut:
-    for moment in (created_after, created_before):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidRequest("created_after and created_before need a time zone (e.g. Z)")
+    require_time_zones(created_after, created_before)
     page = await service.list_documents(
         owner=principal.owner,
         limit=limit,

@@ -15,6 +15,7 @@ from docquery.domain.processing import (
     SummaryStatus,
 )
 from docquery.domain.uploads import MAX_TAGS, MAX_TITLE_LENGTH
+from docquery.errors import InvalidRequest
 
 
 class FailureOut(BaseModel):
@@ -152,3 +153,9 @@ class HealthOut(BaseModel):
 class ReadyOut(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+def require_time_zones(*moments: datetime | None) -> None:
+    """Query-string times must say their zone: a naive one would be read in the server's."""
+    if any(moment is not None and moment.tzinfo is None for moment in moments):
+        raise InvalidRequest("created_after and created_before need a time zone (e.g. Z)")

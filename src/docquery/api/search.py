@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,9 +16,10 @@ from starlette.responses import Response
 
 from docquery.api.deps import PrincipalDep, ServicesDep
 from docquery.api.problems import error_body, problem_responses
+from docquery.api.schemas import require_time_zones
 from docquery.domain.search import Answer, DocumentHit, PageHit, SearchFilters
 from docquery.domain.uploads import clean_text
-from docquery.errors import DocQueryError, InvalidRequest
+from docquery.errors import DocQueryError
 from docquery.services import ask as ask_service
 from docquery.services import search as search_service
 from docquery.services.search import MAX_FILTER_IDS, MAX_FILTER_TAGS, MAX_LIMIT, Grouping
@@ -86,10 +88,14 @@ class SearchFiltersIn(BaseModel):
         None, max_length=MAX_FILTER_TAGS, description="Only documents carrying every one of these"
     )
 
-    def filters(
-        self, created_after: datetime | None, created_before: datetime | None
-    ) -> SearchFilters:
-        return _filters(self.document_ids, self.tags, created_after, created_before)
+    def filters(self) -> SearchFilters:
+        tags = [clean_text(tag) for tag in self.tags or ()]
+        return SearchFilters(
+            document_ids=tuple(dict.fromkeys(self.document_ids))
+            if self.document_ids is not None
+            else None,
+            tags=tuple(tag for tag in dict.fromkeys(tags) if tag) or None,
+        )
 
 
 class SearchIn(SearchFiltersIn):
@@ -101,6 +107,13 @@ class SearchIn(SearchFiltersIn):
     group: Grouping = Field(
         Grouping.PAGE, description="page: pages; document: best pages per document"
     )
+
+    def filters(self) -> SearchFilters:
+        return replace(
+            super().filters(),
+            created_after=self.created_after,
+            created_before=self.created_before,
+        )
 
 
 class QueryIn(SearchFiltersIn):
@@ -165,9 +178,7 @@ async def search_get(
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     group: Grouping = Grouping.PAGE,
 ) -> SearchOut:
-    for moment in (created_after, created_before):
-        if moment is not None and moment.tzinfo is None:
-            raise InvalidRequest("created_after and created_before need a time zone (e.g. Z)")
+    require_time_zones(created_after, created_before)
     body = SearchIn(
         q=q,
         document_ids=document_ids,
@@ -197,7 +208,7 @@ async def _search(body: SearchIn, owner: str, services: Services) -> SearchOut:
         owner=owner,
         request=search_service.SearchRequest(
             q=body.q,
-            filters=body.filters(body.created_after, body.created_before),
+            filters=body.filters(),
             limit=body.limit,
             cursor=body.cursor,
             group=body.group,
@@ -232,9 +243,7 @@ async def _search(body: SearchIn, owner: str, services: Services) -> SearchOut:
 async def query(
     body: QueryIn, principal: PrincipalDep, services: ServicesDep, request: Request
 ) -> Response | AnswerOut:
-    question = ask_service.Question(
-        text=body.question, filters=body.filters(None, None), top_k=body.top_k
-    )
+    question = ask_service.Question(text=body.question, filters=body.filters(), top_k=body.top_k)
     if EVENT_STREAM in request.headers.get("accept", ""):
         stream = await ask_service.ask_streaming(
             owner=principal.owner,
@@ -278,19 +287,3 @@ async def _events(first: str | Answer, rest: AsyncGenerator[str | Answer]) -> As
 
 def _event(name: str, data: dict[str, Any]) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def _filters(
-    document_ids: Sequence[str] | None,
-    tags: Sequence[str] | None,
-    created_after: datetime | None,
-    created_before: datetime | None,
-) -> SearchFilters:
-    return SearchFilters(
-        document_ids=tuple(dict.fromkeys(document_ids)) if document_ids is not None else None,
-        tags=tuple(t for t in dict.fromkeys(clean_text(tag) for tag in tags) if t)
-        if tags
-        else None,
-        created_after=created_after,
-        created_before=created_before,
-    )

@@ -106,13 +106,6 @@ class ReplicatedSearchIndex:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    @property
-    def ready(self) -> bool:
-        return self._ready.is_set()
-
-    async def wait_ready(self) -> None:
-        await self._ready.wait()
-
     # The port: writes go to the local copy and the feed; reads come from the local copy.
 
     async def replace(self, document: SearchableDocument, pages: Sequence[Page]) -> None:

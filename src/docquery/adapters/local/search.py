@@ -229,7 +229,7 @@ class SqliteSearchIndex:
                     found[(document_id, page)] = row[0]
             return found
 
-        return await self._db.run(self._db.read, read)
+        return await self._reads.run(read)
 
     async def indexed_owners(self) -> dict[str, str]:
         rows = await self._reads.run(
