@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,29 @@ from docquery.wiring import open_services
 from support.harness import Harness, HarnessFactory
 from support.moto import MotoServer
 from support.settings import ALICE_KEY, BOB_KEY, aws_settings, embedded_settings
+
+# The benchmarks' data beside the clone. A fresh clone has none, so no test may read it: any open
+# or listing of a path in it fails the test that made it (tests/data/README.md says where test
+# data comes from instead).
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+_WATCHED_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
+
+
+class SharedDataRead(AssertionError):
+    """A test touched the benchmarks' data."""
+
+
+def _refuse_shared(event: str, args: tuple[Any, ...]) -> None:
+    if event not in _WATCHED_EVENTS or not args or not isinstance(args[0], str | bytes | Path):
+        return
+    # A string operation: Path.resolve() here would raise audit events of its own.
+    path = os.path.abspath(os.fsdecode(args[0]))  # noqa: PTH100
+    if path == str(SHARED) or path.startswith(f"{SHARED}{os.sep}"):
+        # Not an OSError: pathlib's glob swallows PermissionError and would just find nothing.
+        raise SharedDataRead(f"tests must not read {SHARED}: generate data or use tests/data")
+
+
+sys.addaudithook(_refuse_shared)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -59,7 +59,7 @@ async def test_a_pdf_becomes_ready_with_text_and_a_cited_summary(
             assert set(statement["pages"]) <= {1, 2, 3, 4}
 
 
-async def test_every_shared_sample_gets_its_page_count(pipeline_harness: Harness) -> None:
+async def test_every_sample_gets_its_page_count(pipeline_harness: Harness) -> None:
     h = pipeline_harness
     uploaded = {
         name: (await upload_ok(h.alice, sample_pdf(name), filename=name))["id"] for name in SAMPLES

@@ -1,4 +1,4 @@
-"""Real PDFs for tests: the shared samples and small generated ones."""
+"""Real PDFs for tests: the samples kept in tests/data/pdfs and small generated ones."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 from pypdf import PdfWriter
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-SAMPLE_PDFS = SHARED_DATA / "pdfs"
+# Five small real-world PDFs (py-pdf/sample-files, CC-BY-SA-4.0: see tests/data/README.md).
+SAMPLE_PDFS = Path(__file__).resolve().parents[1] / "data" / "pdfs"
 
 
 def sample_pdf(name: str = "pdflatex-4-pages.pdf") -> bytes:

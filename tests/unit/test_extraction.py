@@ -28,7 +28,7 @@ LIMITS = ExtractionLimits(
     timeout_seconds=30.0, memory_bytes=1024**3, max_pages=2000, max_chars=5_000_000
 )
 
-# Every shared sample: its page count and words from its first and last pages.
+# Every sample PDF: its page count and words from its first and last pages.
 SAMPLES = {
     "google-doc-document.pdf": (1, ["Beautiful is better than ugly", "Explicit is better"]),
     "minimal-document.pdf": (1, ["Lorem ipsum dolor sit amet", "Lorem ipsum"]),
@@ -78,13 +78,13 @@ def worker_pids() -> set[int]:
     return pids
 
 
-def test_every_shared_sample_has_an_expectation() -> None:
+def test_every_sample_has_an_expectation() -> None:
     names = {path.name for path in SAMPLE_PDFS.glob("*.pdf")}
     assert names == {*SAMPLES, ENCRYPTED_SAMPLE}
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-async def test_shared_samples_give_every_page_and_its_text(
+async def test_samples_give_every_page_and_its_text(
     extractor: PdfExtractor, name: str
 ) -> None:
     count, (first_words, last_words) = SAMPLES[name]

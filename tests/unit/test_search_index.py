@@ -3,7 +3,6 @@ exactly the one a single scan gives; owners never see each other's pages."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -16,8 +15,8 @@ from docquery.adapters.local.search_sql import search_documents
 from docquery.domain.processing import Page
 from docquery.domain.search import SearchableDocument, SearchFilters, SearchQuery
 from docquery.services.search_query import parse_query
+from support import corpus
 
-SCIFACT = Path(__file__).resolve().parents[3] / "shared" / "data" / "scifact"
 QUERIES = [
     "stem cells differentiate",
     "vitamin D deficiency increases the risk",
@@ -39,9 +38,7 @@ def document(n: int, owner: str = "alice") -> SearchableDocument:
 
 @pytest.fixture(scope="module")
 def abstracts() -> list[str]:
-    with (SCIFACT / "corpus.jsonl").open() as lines:
-        rows = [json.loads(line) for _, line in zip(range(1200), lines, strict=False)]
-    return [f"{row['title']}\n\n{row['text']}" for row in rows]
+    return corpus.abstracts(1200)
 
 
 @pytest.fixture
