@@ -120,7 +120,9 @@ def _extract(path: str, out: IO[bytes], *, max_pages: int, max_chars: int) -> No
     except (JobFailed, MemoryError):
         raise
     except LimitReachedError as exc:
-        raise JobFailed(FailureCode.EXTRACTION_MEMORY, f"pypdf limit reached: {exc}") from exc
+        # pypdf's own caps (decompressed stream size, object counts) stop it long before memory
+        # runs out; the address-space limit is what reports extraction_memory.
+        raise JobFailed(FailureCode.TOO_COMPLEX, f"pypdf limit reached: {exc}") from exc
     except RecursionError as exc:
         raise JobFailed(FailureCode.UNREADABLE_PDF, "structure nested too deeply") from exc
     except Exception as exc:
