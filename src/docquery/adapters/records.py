@@ -11,6 +11,7 @@ from docquery.domain.documents import (
     format_timestamp,
     parse_timestamp,
 )
+from docquery.domain.pipeline_rules import not_summarised
 from docquery.domain.processing import (
     Failure,
     FailureCode,
@@ -132,7 +133,7 @@ def from_record(record: dict[str, Any]) -> Document:
         ),
         failure=_failure(get("failure_code"), get("failure_message")),
         summary_status=SummaryStatus(get("summary_status") or SummaryStatus.PENDING.value),
-        summary_failure=_failure(get("summary_failure_code"), get("summary_failure_message")),
+        summary_failure=_summary_failure(record),
         attempts=int(get("attempts") or 0),
         work_state=WorkState(str(get("work_state"))) if get("work_state") else None,
         work_due_at=parse_timestamp(str(get("work_due_at"))) if get("work_due_at") else None,
@@ -145,6 +146,18 @@ def from_record(record: dict[str, Any]) -> Document:
 
 def _int(value: Any) -> int | None:
     return int(value) if value is not None else None
+
+
+def _summary_failure(record: dict[str, Any]) -> Failure | None:
+    """The summary's failure; records written before it was always stored get one derived."""
+    stored = _failure(record.get("summary_failure_code"), record.get("summary_failure_message"))
+    if stored is not None or record.get("summary_status") != SummaryStatus.FAILED.value:
+        return stored
+    # Until then a failed document left its summary failed without a reason: it is the same one.
+    failure = _failure(record.get("failure_code"), record.get("failure_message"))
+    if failure is not None:
+        return not_summarised(failure)
+    return Failure(FailureCode.MODEL_ERROR, "the summary failed; its reason was not recorded")
 
 
 def _failure(code: Any, message: Any) -> Failure | None:

@@ -127,19 +127,24 @@ def finished(document: Document) -> Document:
 
 
 def failed(document: Document, failure: Failure) -> Document:
+    """The document failed for good; its summary, unless disabled, failed with it."""
+    disabled = document.summary_status is SummaryStatus.DISABLED
     return done(
         replace(
             document,
             status=DocumentStatus.FAILED,
             stage=None,
             failure=failure,
-            summary_status=(
-                SummaryStatus.DISABLED
-                if document.summary_status is SummaryStatus.DISABLED
-                else SummaryStatus.FAILED
-            ),
-            summary_failure=None,
+            summary_status=SummaryStatus.DISABLED if disabled else SummaryStatus.FAILED,
+            summary_failure=None if disabled else not_summarised(failure),
         )
+    )
+
+
+def not_summarised(failure: Failure) -> Failure:
+    """Why the summary failed when the document itself did: the document's code, said so."""
+    return Failure(
+        failure.code, f"the document failed, so it was not summarised: {failure.message}"
     )
 
 
