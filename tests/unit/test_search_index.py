@@ -105,15 +105,15 @@ async def test_a_worker_that_dies_costs_no_search(
     )
     expected = await single.search(query)
     assert await sharded.search(query) == expected
-    pool = sharded._pool
+    pool = sharded._workers._pool
     assert pool is not None
     for process in list(pool._processes.values()):  # as the OOM killer would
         process.kill()
         process.join()
     assert await sharded.search(query) == expected  # scored in the server meanwhile
     assert await sharded.search(query) == expected  # and by a new pool of workers
-    assert sharded._pool is not None
-    assert sharded._pool is not pool
+    assert sharded._workers._pool is not None
+    assert sharded._workers._pool is not pool
 
 
 @pytest.mark.parametrize("text", QUERIES)

@@ -27,7 +27,7 @@ async def get_liveness() -> HealthOut:
 @router.get(
     "/readyz",
     response_model=ReadyOut,
-    summary="Readiness: the stores answer and the search index is built",
+    summary="Readiness: the stores answer and the search index answers a search",
     responses=problem_responses(503),
 )
 async def get_readiness(services: ServicesDep) -> ReadyOut | JSONResponse:

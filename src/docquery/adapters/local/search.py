@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from functools import partial
 from itertools import chain
-from multiprocessing import get_context
 from pathlib import Path
 
 from docquery.adapters.local.search_sql import (
@@ -20,29 +15,37 @@ from docquery.adapters.local.search_sql import (
     documents_of,
     owner_token,
     page_hits,
-    rank_in_worker,
     ranked,
     rowid_bounds,
     search_documents,
     split_rowids,
 )
+from docquery.adapters.local.search_workers import SearchWorkers
 from docquery.adapters.local.sqlite import Database, ReadPool
 from docquery.domain.documents import format_timestamp
 from docquery.domain.processing import Page
 from docquery.domain.search import (
+    Clause,
     DocumentHitPage,
     HitPage,
     SearchableDocument,
+    SearchFilters,
     SearchQuery,
+    SearchTerms,
 )
+from docquery.errors import StoreUnavailable
 
-log = logging.getLogger(__name__)
-
-# Worker pools lost in a row before searches are scored in the server instead.
-MAX_POOLS_LOST = 3
 # group=document: the most top pages looked through for enough documents before grouping all
 # the matches in one scan instead.
 MAX_GROUPED_PAGES = 5000
+# What readiness searches for: an owner no principal can be (NUL is in no key name), so the
+# probe scores nothing and costs next to nothing, yet takes every step a search takes.
+READINESS_PROBE = SearchQuery(
+    owner="\x00readiness",
+    terms=SearchTerms(include=(Clause(("readiness",)),)),
+    filters=SearchFilters(),
+    limit=1,
+)
 
 # The index is derived data in a file of its own: its writes never queue behind the records'.
 SEARCH_MIGRATIONS: Sequence[str] = (
@@ -84,16 +87,13 @@ class SqliteSearchIndex:
         self._path = path
         self._db = Database(path, SEARCH_MIGRATIONS)
         self._reads = ReadPool(path, 2)
-        self._workers = workers
-        self._pool: ProcessPoolExecutor | None = None
-        self._pools_lost = 0
+        self._workers = SearchWorkers(path, workers)
 
     async def open(self) -> None:
         await self._db.open()
 
     async def close(self) -> None:
-        if self._pool is not None:
-            await asyncio.to_thread(self._pool.shutdown, wait=True, cancel_futures=True)
+        await self._workers.close()
         await self._reads.close()
         await self._db.close()
 
@@ -175,46 +175,14 @@ class SqliteSearchIndex:
 
     async def _best(self, query: SearchQuery, count: int) -> list[Ranked]:
         """The `count` best matches, best first."""
-        parts = await self._ranked_in_workers(query, count) if self._workers > 1 else None
-        if parts is None:
+        parts = None
+        if self._workers.count > 1:
+            lowest, highest = await self._reads.run(rowid_bounds)
+            ranges = split_rowids(lowest, highest, self._workers.count)
+            parts = await self._workers.rank(query, ranges, count)
+        if parts is None:  # no workers, or they cannot score it now
             parts = [await self._reads.run(partial(ranked, query=query, rowids=None, limit=count))]
         return sorted(chain.from_iterable(parts), key=lambda row: (row[1], row[0]))[:count]
-
-    async def _ranked_in_workers(
-        self, query: SearchQuery, wanted: int
-    ) -> list[list[Ranked]] | None:
-        """The best `wanted` matches of each rowid range, each scored by a worker process; None
-        if a worker died (killed for memory, say): the pool is replaced at the next search."""
-        lowest, highest = await self._reads.run(rowid_bounds)
-        loop = asyncio.get_running_loop()
-        pool = self._worker_pool()
-        try:
-            parts = await asyncio.gather(
-                *(
-                    loop.run_in_executor(pool, rank_in_worker, self._path, query, r, wanted)
-                    for r in split_rowids(lowest, highest, self._workers)
-                )
-            )
-        except BrokenProcessPool:
-            log.warning("search.workers_lost", extra={"count": self._workers})
-            if self._pool is pool:
-                self._pool = None
-                pool.shutdown(wait=False, cancel_futures=True)
-                self._pools_lost += 1
-                if self._pools_lost >= MAX_POOLS_LOST:
-                    # Workers that cannot even start (a main module that serves on import,
-                    # say) would cost a spawn per search: score in the server from now on.
-                    log.error("search.workers_disabled", extra={"count": self._pools_lost})
-                    self._workers = 0
-            return None
-        self._pools_lost = 0
-        return parts
-
-    def _worker_pool(self) -> ProcessPoolExecutor:
-        """Started at the first search: fresh interpreters (the server has threads and a loop)."""
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
-        return self._pool
 
     async def page_texts(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
         def read(conn: sqlite3.Connection) -> dict[tuple[str, int], str]:
@@ -245,7 +213,13 @@ class SqliteSearchIndex:
         return str(rows[0][0]) if rows else None
 
     async def check(self) -> None:
-        await self._db.run(self._db.query, "SELECT 1 FROM indexed_documents LIMIT 1")
+        """Ready if the index takes writes and answers a search as searches are answered (by
+        the workers, or in the server if there are none): one that cannot serve is not ready."""
+        try:
+            await self._db.run(self._db.query, "SELECT 1 FROM indexed_documents LIMIT 1")
+            await self._best(READINESS_PROBE, 1)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable("the search index does not answer") from exc
 
 
 def _documents_by_best_page(best: Sequence[Ranked], owners: dict[int, str]) -> list[str]:
