@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -19,9 +18,12 @@ from docquery.api.deps import (
 from docquery.api.multipart import boundary_of, upload_events
 from docquery.api.problems import problem_responses
 from docquery.api.schemas import (
+    CREATED_AFTER_HELP,
+    CREATED_BEFORE_HELP,
     DocumentListOut,
     DocumentOut,
     DocumentUpdate,
+    Moment,
     require_time_zones,
 )
 from docquery.domain.documents import DocumentChanges, DocumentStatus
@@ -48,11 +50,22 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "contentMediaType": "application/pdf",
                         "description": "The PDF",
                     },
-                    "title": {"type": "string", "maxLength": 500},
+                    # Empty defaults, not examples: Swagger UI pre-fills its form with an
+                    # example (or "string"), which a real upload would then be labelled with.
+                    "title": {
+                        "type": "string",
+                        "maxLength": 500,
+                        "default": "",
+                        "description": (
+                            "Display title, e.g. `CBC panel 2026-03-14`; "
+                            "empty: the file name without its extension"
+                        ),
+                    },
                     "tags": {
                         "type": "array",
                         "items": {"type": "string"},
-                        "description": "Tags, repeated or comma-separated",
+                        "default": [],
+                        "description": "Tags, e.g. `lab`; repeated or comma-separated",
                     },
                 },
             },
@@ -124,8 +137,8 @@ async def list_documents(
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     status: DocumentStatus | None = None,
     tag: Annotated[str | None, Query(max_length=64)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Annotated[Moment | None, Query(description=CREATED_AFTER_HELP)] = None,
+    created_before: Annotated[Moment | None, Query(description=CREATED_BEFORE_HELP)] = None,
 ) -> DocumentListOut:
     require_time_zones(created_after, created_before)
     page = await service.list_documents(

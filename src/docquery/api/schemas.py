@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import UTC, date, datetime, time
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from docquery.domain.documents import Document, DocumentStatus
 from docquery.domain.processing import (
@@ -153,6 +155,31 @@ class HealthOut(BaseModel):
 class ReadyOut(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+_DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _date_at_midnight_utc(value: object) -> object:
+    """`YYYY-MM-DD` is midnight UTC at the start of that day; anything else is left as it is."""
+    if isinstance(value, str) and _DATE_ONLY.fullmatch(value):
+        return datetime.combine(date.fromisoformat(value), time(), UTC)
+    return value
+
+
+# A date-time, or a date meaning its midnight UTC (GET: checked by require_time_zones).
+Moment = Annotated[datetime, BeforeValidator(_date_at_midnight_utc)]
+AwareMoment = Annotated[AwareDatetime, BeforeValidator(_date_at_midnight_utc)]
+CREATED_AFTER_HELP = (
+    "Only documents created after this moment: a date-time with a time zone "
+    "(2026-11-29T08:00:00Z), or a date, which means midnight UTC at the start of that day "
+    "(created_after=2026-11-29 keeps documents from 2026-11-29 00:00 UTC on)"
+)
+CREATED_BEFORE_HELP = (
+    "Only documents created before this moment: a date-time with a time zone, or a date, "
+    "which means midnight UTC at the start of that day (created_before=2026-11-29 keeps "
+    "documents up to the end of 2026-11-28 UTC, none from 2026-11-29)"
+)
 
 
 def require_time_zones(*moments: datetime | None) -> None:

@@ -6,17 +6,22 @@ import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from docquery.api.deps import PrincipalDep, ServicesDep
 from docquery.api.problems import error_body, problem_responses
-from docquery.api.schemas import require_time_zones
+from docquery.api.schemas import (
+    CREATED_AFTER_HELP,
+    CREATED_BEFORE_HELP,
+    AwareMoment,
+    Moment,
+    require_time_zones,
+)
 from docquery.domain.search import Answer, DocumentHit, PageHit, SearchFilters
 from docquery.domain.uploads import clean_text
 from docquery.errors import DocQueryError
@@ -100,8 +105,8 @@ class SearchFiltersIn(BaseModel):
 
 class SearchIn(SearchFiltersIn):
     q: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description=QUERY_HELP)
-    created_after: AwareDatetime | None = None
-    created_before: AwareDatetime | None = None
+    created_after: AwareMoment | None = Field(None, description=CREATED_AFTER_HELP)
+    created_before: AwareMoment | None = Field(None, description=CREATED_BEFORE_HELP)
     limit: int = Field(10, ge=1, le=MAX_LIMIT)
     cursor: str | None = Field(None, max_length=1024)
     group: Grouping = Field(
@@ -172,8 +177,8 @@ async def search_get(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description=QUERY_HELP)],
     document_ids: Annotated[list[str] | None, Query(max_length=MAX_FILTER_IDS)] = None,
     tags: Annotated[list[str] | None, Query(max_length=MAX_FILTER_TAGS)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: Annotated[Moment | None, Query(description=CREATED_AFTER_HELP)] = None,
+    created_before: Annotated[Moment | None, Query(description=CREATED_BEFORE_HELP)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
     cursor: Annotated[str | None, Query(max_length=1024)] = None,
     group: Grouping = Grouping.PAGE,
