@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from docquery import __version__
 from docquery.api import bulk, documents, health, processing, search
+from docquery.api.docs import install_docs
 from docquery.api.middleware import RequestContextMiddleware
 from docquery.api.problems import PROBLEM_SCHEMA, install_problem_handlers
 from docquery.settings import Settings
@@ -34,8 +35,12 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="Store, read, search and question medical PDFs with page-exact citations.",
         lifespan=lifespan,
+        # Served by install_docs from the package, not from a CDN; ReDoc is off.
+        docs_url=None,
+        redoc_url=None,
     )
     install_problem_handlers(app)
+    install_docs(app)
     app.include_router(health.router)
     app.include_router(bulk.router)
     app.include_router(documents.router)
