@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 from enum import StrEnum
 from pathlib import Path
@@ -11,6 +10,8 @@ from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from docquery.cpus import usable_cpus
 
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "placeholder"})
@@ -108,7 +109,7 @@ class Settings(BaseSettings):
     )
     textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
     # Processes that score a search side by side (0: score on a thread of the server; auto:
-    # one per core, up to 4, when there are at least two cores).
+    # one per CPU this process may use (cpus.py), up to 4, when it may use at least two).
     search_workers: Annotated[int, Field(ge=0, le=16)] | Literal["auto"] = Field(
         "auto", validation_alias=_env("SEARCH_WORKERS")
     )
@@ -213,7 +214,7 @@ class Settings(BaseSettings):
     def effective_search_workers(self) -> int:
         if self.search_workers != "auto":
             return self.search_workers
-        cores = os.cpu_count() or 1
+        cores = usable_cpus()  # not os.cpu_count(): in a 1-vCPU task that is the host's
         return min(4, cores) if cores >= 2 else 0
 
     @property

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from pydantic import AliasChoices, ValidationError
 
+from docquery.cpus import usable_cpus
 from docquery.settings import AuthMode, Profile, Settings, is_loopback
 from support.settings import API_KEYS, TEST_SECRET
 
@@ -108,11 +108,11 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
 
 
 @pytest.mark.parametrize(("value", "workers"), [("auto", None), ("0", 0), ("3", 3)])
-def test_search_workers_default_to_the_cores(
+def test_search_workers_default_to_the_usable_cpus(
     value: str, workers: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEARCH_WORKERS", value)
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     expected = workers if workers is not None else (min(4, cores) if cores >= 2 else 0)
     assert make().effective_search_workers == expected
     with pytest.raises(ValidationError):
