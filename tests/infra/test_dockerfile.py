@@ -391,6 +391,11 @@ def test_wheel_contains_the_package_and_the_console_script(built_wheel: Path) ->
         assert "docquery/cli.py" in names
         assert "docquery/py.typed" in names
         assert "docquery/__init__.py" in names
+        # /docs serves Swagger UI from these files: without them it is blank in the image.
+        src = Path(__file__).resolve().parents[2] / "src"
+        static = [p for p in (src / "docquery/api/static").rglob("*") if p.is_file()]
+        assert "docquery/api/static/swagger-ui/swagger-ui-bundle.js" in names
+        assert {p.relative_to(src).as_posix() for p in static} <= names
         [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
         scripts = archive.read(entry_points).decode()
     assert "[console_scripts]" in scripts
