@@ -15,6 +15,7 @@ from docquery.api.docs import install_docs
 from docquery.api.middleware import RequestContextMiddleware
 from docquery.api.problems import PROBLEM_SCHEMA, install_problem_handlers
 from docquery.settings import Settings
+from docquery.settings_checks import check_serving
 from docquery.wiring import Services, open_services
 
 
@@ -24,6 +25,7 @@ class State(TypedDict):
 
 def create_app(settings: Settings) -> FastAPI:
     """The docquery ASGI app for these settings; clients open in its lifespan."""
+    check_serving(settings)  # raises InvalidSettings: nothing serves with unsafe settings
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:

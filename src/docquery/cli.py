@@ -1,30 +1,34 @@
-"""The `docquery` command: serve, init, keygen, healthcheck, ingest, reindex."""
+"""The `docquery` command: serve, init, keygen, healthcheck, ingest, reindex.
+
+Only the standard library is imported up front, and little of it: the container runs
+`docquery healthcheck` every 30 s under a 5 s timeout, so each command imports what it needs
+when it runs (pydantic, the settings, FastAPI and boto3 are for the commands that use them).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from docquery.logs import configure_logging
-from docquery.services.auth import digest_key, generate_key
-from docquery.settings import OWNER_PATTERN, Profile, Settings
+if TYPE_CHECKING:
+    from docquery.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.run is _healthcheck:  # before anything imports the settings (pydantic)
+        return int(args.run(args))
+    from docquery.settings_checks import InvalidSettings
+
     try:
         return int(args.run(args))
-    except ValidationError as exc:
-        messages = "; ".join(str(error["msg"]) for error in exc.errors())
-        print(f"docquery: invalid settings: {messages}", file=sys.stderr)
+    except InvalidSettings as exc:
+        print("docquery: invalid settings:", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
         return 2
 
 
@@ -55,7 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_healthcheck)
 
     ingest = commands.add_parser("ingest", help="upload PDF files and folders to a service")
-    ingest.add_argument("paths", nargs="*", type=Path, metavar="PATH", help="files or folders")
+    ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
     ingest.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
     ingest.add_argument("--api-key", metavar="KEY", help="default DOCQUERY_API_KEY")
     ingest.add_argument("--tag", action="append", default=[], dest="tags", metavar="TAG")
@@ -68,34 +72,32 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from docquery.app import create_app
+    from docquery.logs import configure_logging
+    from docquery.serving import serve
+    from docquery.settings_checks import SERVING, load_settings
 
     overrides = {key: value for key in ("host", "port") if (value := getattr(args, key))}
-    settings = Settings(**overrides)
+    settings = load_settings(SERVING, **overrides)
     configure_logging(settings.log_level)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        timeout_graceful_shutdown=settings.http_drain_seconds,
-    )
-    return 0
+    return serve(settings)
 
 
 def _init(args: argparse.Namespace) -> int:
-    settings = Settings()
+    import asyncio
+
+    from docquery.logs import configure_logging
+    from docquery.settings_checks import load_settings
+
+    # Only what init creates is needed: no API keys, no SECRET_KEY (those are for serving).
+    settings = load_settings()
     configure_logging(settings.log_level)
     asyncio.run(_init_storage(settings))
     return 0
 
 
 async def _init_storage(settings: Settings) -> None:
+    from docquery.settings import Profile
+
     if settings.profile is Profile.EMBEDDED:
         from docquery.wiring import open_services
 
@@ -118,7 +120,13 @@ async def _init_storage(settings: Settings) -> None:
 
 
 def _reindex(args: argparse.Namespace) -> int:
-    settings = Settings()
+    import asyncio
+
+    from docquery.logs import configure_logging
+    from docquery.settings import Profile
+    from docquery.settings_checks import REINDEX, load_settings
+
+    settings = load_settings(REINDEX)
     configure_logging(settings.log_level)
     if settings.profile is Profile.AWS:
         print(
@@ -146,6 +154,9 @@ async def _reindex_embedded(settings: Settings) -> int:
 
 
 def _keygen(args: argparse.Namespace) -> int:
+    from docquery.services.auth import digest_key, generate_key
+    from docquery.settings import OWNER_PATTERN
+
     if not OWNER_PATTERN.fullmatch(args.owner):
         print(f"docquery: owner must match {OWNER_PATTERN.pattern}", file=sys.stderr)
         return 2
@@ -157,19 +168,31 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _healthcheck(args: argparse.Namespace) -> int:
-    url = args.url or f"http://127.0.0.1:{_port()}/healthz"
+    """Exit 0 if /healthz answers 200 within the timeout, else 1."""
+    import http.client
+    import urllib.parse
+
+    url = urllib.parse.urlsplit(args.url or f"http://127.0.0.1:{_port()}/healthz")
+    if url.scheme != "http" or not url.hostname:
+        print("docquery: --url must be an http:// URL", file=sys.stderr)
+        return 2
+    connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=args.timeout)
     try:
-        with urllib.request.urlopen(url, timeout=args.timeout) as response:  # noqa: S310
-            return 0 if response.status == 200 else 1
-    except (urllib.error.URLError, TimeoutError, OSError):
+        connection.request("GET", url.path or "/", headers={"Connection": "close"})
+        return 0 if connection.getresponse().status == 200 else 1
+    except (OSError, http.client.HTTPException):
         return 1
+    finally:
+        connection.close()
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from docquery.ingest import run_command
 
     return run_command(
-        args.paths,
+        [Path(path) for path in args.paths],
         url=args.url,
         api_key=args.api_key,
         tags=args.tags,
@@ -181,6 +204,7 @@ def _ingest(args: argparse.Namespace) -> int:
 def _port() -> int:
     import os
 
+    # The container's DOCQUERY_PORT, read without the settings model (pydantic is slow to load).
     raw = os.environ.get("DOCQUERY_PORT", "8000")
     return int(raw) if raw.isdigit() else 8000
 

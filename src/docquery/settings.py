@@ -6,15 +6,14 @@ import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from docquery.cpus import usable_cpus
 
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
-PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "placeholder"})
 
 
 class Profile(StrEnum):
@@ -49,7 +48,11 @@ def _csv_items(text: str) -> list[str]:
 
 
 class Settings(BaseSettings):
-    """Every setting of the service; names match the deployment plan's variables."""
+    """Every setting of the service; names match the deployment plan's variables.
+
+    Each field is validated here; the rules across fields that only serving needs (auth, the
+    SECRET_KEY) are in settings_checks.py, so `init` works without them.
+    """
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
@@ -183,26 +186,6 @@ class Settings(BaseSettings):
         if value < 5 * 1024 * 1024:
             raise ValueError("S3_PART_SIZE must be at least 5MiB (S3's minimum part size)")
         return value
-
-    @model_validator(mode="after")
-    def _check_profile(self) -> Self:
-        if self.auth is AuthMode.API_KEY and not self.api_keys:
-            raise ValueError(
-                "DOCQUERY_AUTH=api_key needs DOCQUERY_API_KEYS (docquery keygen OWNER)"
-            )
-        if self.auth is AuthMode.NONE and not (
-            self.profile is Profile.EMBEDDED and is_loopback(self.host)
-        ):
-            raise ValueError(
-                "DOCQUERY_AUTH=none is allowed only with the embedded profile on a loopback host"
-            )
-        if self.textract_enabled and self.profile is not Profile.AWS:
-            raise ValueError("TEXTRACT_ENABLED needs the aws profile (Textract reads from S3)")
-        if self.profile is Profile.AWS:
-            secret = self.secret_key.get_secret_value() if self.secret_key else ""
-            if secret.strip().lower() in PLACEHOLDER_SECRETS or len(secret) < 32:
-                raise ValueError("the aws profile needs a SECRET_KEY of at least 32 random chars")
-        return self
 
     @property
     def http_drain_seconds(self) -> int:

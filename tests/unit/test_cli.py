@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import http.server
 import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +17,6 @@ import pytest
 from docquery.cli import main
 from docquery.wiring import open_aws_clients
 from support.moto import unique_name
-from support.settings import TEST_SECRET
 
 
 def test_keygen_prints_a_key_and_its_digest(capsys: pytest.CaptureFixture[str]) -> None:
@@ -48,11 +52,10 @@ def test_init_aws_is_idempotent(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     bucket, table = unique_name("init-bucket"), unique_name("init-table")
+    # Only what init creates: no API keys, no SECRET_KEY (those are for serving).
     env = {
         "DOCQUERY_PROFILE": "aws",
-        "DOCQUERY_AUTH": "api_key",
-        "DOCQUERY_API_KEYS": f"ops={'0' * 64}",
-        "SECRET_KEY": TEST_SECRET,
+        "AWS_REGION": "us-east-1",
         "AWS_ENDPOINT_URL": moto_endpoint,
         "S3_BUCKET": bucket,
         "DYNAMODB_TABLE": table,
@@ -91,12 +94,36 @@ async def _assert_bucket_is_private_and_encrypted(bucket: str, table: str) -> No
         }
 
 
-def test_bad_settings_exit_2_with_the_reason(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_serve_reports_every_bad_setting_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DOCQUERY_PROFILE", "aws")
+    monkeypatch.setenv("DOCQUERY_PORT", "eighty")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "docquery: invalid settings:"
+    assert [line.split(":")[0].strip() for line in err[1:]] == [
+        "DOCQUERY_PORT",
+        "DOCQUERY_AUTH",
+        "SECRET_KEY",
+    ]
+    assert "allowed only with the embedded profile" in err[2]
+
+
+def test_init_reports_two_invalid_settings_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DOCQUERY_PROFILE", "aws")
+    monkeypatch.setenv("S3_PART_SIZE", "1MiB")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "99")
     assert main(["init"]) == 2
-    assert "allowed only with the embedded profile" in capsys.readouterr().err
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3, err
+    assert err[1].startswith("  S3_PART_SIZE: ")
+    assert "at least 5MiB" in err[1]
+    assert err[2].startswith("  AWS_MAX_ATTEMPTS: ")
 
 
 def test_healthcheck_fails_when_nothing_listens() -> None:
@@ -104,6 +131,66 @@ def test_healthcheck_fails_when_nothing_listens() -> None:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     assert main(["healthcheck", "--url", f"http://127.0.0.1:{port}/healthz", "--timeout", "1"]) == 1
+
+
+class _Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self) -> None:
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def health_url() -> Iterator[tuple[str, type[_Health]]]:
+    handler = type("Health", (_Health,), {"status": 200})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/healthz", handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_healthcheck_follows_the_status(health_url: tuple[str, type[_Health]]) -> None:
+    url, handler = health_url
+    assert main(["healthcheck", "--url", url]) == 0
+    handler.status = 503
+    assert main(["healthcheck", "--url", url]) == 1
+    assert main(["healthcheck", "--url", url.replace("/healthz", "/nothing")]) == 1
+
+
+# What a health check must never load: each costs tens to hundreds of milliseconds to import.
+HEAVY = ("pydantic", "pydantic_settings", "fastapi", "starlette", "uvicorn", "httpx", "boto3")
+HEAVY_OURS = ("docquery.settings", "docquery.app", "docquery.logs", "docquery.wiring")
+
+
+def test_healthcheck_imports_only_what_it_needs(health_url: tuple[str, type[_Health]]) -> None:
+    url, _ = health_url
+    entry = "from docquery.cli import main; raise SystemExit(main())"
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", entry, "healthcheck", "--url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    imported = {
+        line.rsplit("|", 1)[1].strip()
+        for line in result.stderr.splitlines()
+        if line.startswith("import time:") and line.count("|") == 2
+    }
+    assert "docquery.cli" in imported
+    heavy = {name for name in imported if name.split(".")[0] in HEAVY or name in HEAVY_OURS}
+    assert not heavy, sorted(heavy)
 
 
 def test_init_adds_the_indexes_an_older_table_lacks(

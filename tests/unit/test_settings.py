@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from pydantic import AliasChoices, ValidationError
 
+from docquery.app import create_app
 from docquery.cpus import usable_cpus
 from docquery.settings import AuthMode, Profile, Settings, is_loopback
+from docquery.settings_checks import SERVING, InvalidSettings, check_serving, load_settings
 from support.settings import API_KEYS, TEST_SECRET
 
 
@@ -51,33 +53,102 @@ def test_deployment_variable_names_are_read(monkeypatch: pytest.MonkeyPatch) -> 
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"profile": "aws"}, "allowed only with the embedded profile"),
-        ({"host": "0.0.0.0"}, "allowed only with the embedded profile"),  # noqa: S104
-        ({"auth": "api_key"}, "needs DOCQUERY_API_KEYS"),
-        (
-            {"profile": "aws", "auth": "api_key", "api_keys": API_KEYS},
-            "needs a SECRET_KEY",
-        ),
-        (
-            {"profile": "aws", "auth": "api_key", "api_keys": API_KEYS, "secret_key": "change-me"},
-            "needs a SECRET_KEY",
-        ),
         ({"auth": "api_key", "api_keys": "alice=abc"}, "not a sha256 hex digest"),
         ({"auth": "api_key", "api_keys": "no-equals-sign"}, "OWNER=<sha256 hex>"),
         ({"auth": "api_key", "api_keys": {"a#b": "0" * 64}}, "must match"),
         ({"s3_part_size": "1MiB"}, "at least 5MiB"),
-        ({"textract_enabled": True}, "TEXTRACT_ENABLED needs the aws profile"),
         ({"job_lease_seconds": 2}, "greater than or equal to 5"),
     ],
 )
-def test_unsafe_or_broken_settings_refuse_to_start(values: dict[str, object], message: str) -> None:
+def test_broken_settings_are_refused(values: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         make(**values)
 
 
-def test_aws_profile_starts_with_auth_and_a_real_secret() -> None:
+@pytest.mark.parametrize(
+    ("values", "variable", "message"),
+    [
+        (
+            {"profile": "aws", "secret_key": TEST_SECRET},
+            "DOCQUERY_AUTH",
+            "allowed only with the embedded profile",
+        ),
+        ({"host": "0.0.0.0"}, "DOCQUERY_AUTH", "allowed only with the embedded profile"),  # noqa: S104
+        ({"auth": "api_key"}, "DOCQUERY_API_KEYS", "needs at least one key"),
+        (
+            {"profile": "aws", "auth": "api_key", "api_keys": API_KEYS},
+            "SECRET_KEY",
+            "needs a SECRET_KEY",
+        ),
+        (
+            {"profile": "aws", "auth": "api_key", "api_keys": API_KEYS, "secret_key": "change-me"},
+            "SECRET_KEY",
+            "needs a SECRET_KEY",
+        ),
+        ({"textract_enabled": True}, "TEXTRACT_ENABLED", "needs the aws profile"),
+    ],
+)
+def test_unsafe_settings_refuse_to_serve(
+    values: dict[str, object], variable: str, message: str
+) -> None:
+    settings = make(**values)
+    with pytest.raises(InvalidSettings) as refused:
+        check_serving(settings)
+    [problem] = refused.value.problems
+    assert problem.variable == variable
+    assert message in problem.message
+    with pytest.raises(InvalidSettings):
+        create_app(settings)
+
+
+def test_every_serving_problem_is_reported_at_once() -> None:
+    settings = make(profile="aws", textract_enabled=False, secret_key="short")
+    with pytest.raises(InvalidSettings) as refused:
+        check_serving(settings)
+    assert [p.variable for p in refused.value.problems] == ["DOCQUERY_AUTH", "SECRET_KEY"]
+    assert str(refused.value).splitlines() == [str(p) for p in refused.value.problems]
+
+
+def test_invalid_fields_and_broken_rules_are_reported_together(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.setenv("DOCQUERY_PROFILE", "aws")
+    monkeypatch.setenv("DOCQUERY_PORT", "eighty")
+    monkeypatch.setenv("MAX_FILE_SIZE", "lots")
+    # Invalid, so the rule that reads it (textract needs aws) is not guessed at as well.
+    monkeypatch.setenv("TEXTRACT_ENABLED", "perhaps")
+    with pytest.raises(InvalidSettings) as refused:
+        load_settings(SERVING)
+    variables = [p.variable for p in refused.value.problems]
+    assert sorted(variables) == sorted(
+        ["DOCQUERY_PORT", "MAX_FILE_SIZE", "TEXTRACT_ENABLED", "DOCQUERY_AUTH", "SECRET_KEY"]
+    )
+
+
+def test_storage_commands_need_no_serving_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, value in {
+        "DOCQUERY_PROFILE": "aws",
+        "AWS_REGION": "eu-west-1",
+        "S3_BUCKET": "bucket-x",
+        "DYNAMODB_TABLE": "table-x",
+    }.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert (settings.s3_bucket, settings.dynamodb_table) == ("bucket-x", "table-x")
+    assert settings.auth is AuthMode.NONE
+    assert settings.secret_key is None
+    with pytest.raises(InvalidSettings):
+        load_settings(SERVING)
+
+
+def test_aws_profile_serves_with_auth_and_a_real_secret() -> None:
     settings = make(profile="aws", auth="api_key", api_keys=API_KEYS, secret_key=TEST_SECRET)
     assert settings.profile is Profile.AWS
+    check_serving(settings)
 
 
 @pytest.mark.parametrize(
