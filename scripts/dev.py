@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import venv
@@ -48,8 +49,40 @@ def _run(*command: object) -> None:
     subprocess.run([str(part) for part in command], cwd=ROOT, check=True)
 
 
-def _exec(*command: object) -> int:
+def _call(*command: object) -> int:
     return subprocess.call([str(part) for part in command], cwd=ROOT)
+
+
+def _replace(*command: object) -> int:
+    """Become the command, so signals reach it and its exit status is ours.
+
+    A child process would be orphaned when the wrapper alone gets SIGTERM or SIGINT, and keep
+    the port; on POSIX the wrapper execs, elsewhere (Windows) it runs a child and passes on
+    what the console does not already deliver to it.
+    """
+    args = [str(part) for part in command]
+    os.chdir(ROOT)
+    if os.name == "posix":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(args[0], args)  # noqa: S606 - the command is ours, not user input
+    return _run_forwarding(args)
+
+
+def _run_forwarding(args: list[str]) -> int:
+    """Run `args` as a child; SIGTERM is passed on, Ctrl-C and Ctrl-Break the child gets itself."""
+    child = subprocess.Popen(args, cwd=ROOT)
+
+    def forward(signum: int, _frame: object) -> None:
+        if signum == signal.SIGTERM:
+            child.terminate()
+        # A console's Ctrl-C or Ctrl-Break reaches every process attached to it, the child
+        # too: the wrapper only waits for the child to finish its own shutdown.
+
+    for name in ("SIGINT", "SIGTERM", "SIGBREAK"):
+        if (signum := getattr(signal, name, None)) is not None:
+            signal.signal(signum, forward)
+    return child.wait()
 
 
 def main(argv: list[str]) -> int:
@@ -60,9 +93,9 @@ def main(argv: list[str]) -> int:
     # One environment with the dev tools serves every command; serve needs only the runtime.
     ensure_env("dev" if command != "serve" or STAMP.exists() else "")
     if command == "serve":
-        return _exec(BIN / "docquery", "serve", *rest)
+        return _replace(BIN / "docquery", "serve", *rest)
     if command == "test":
-        return _exec(PYTHON, "-m", "pytest", *rest)
+        return _replace(PYTHON, "-m", "pytest", *rest)
     if command == "lint":
         return lint()
     return 0
@@ -76,7 +109,7 @@ def lint() -> int:
         (BIN / "mypy",),
         (BIN / "hadolint", "--failure-threshold", "warning", "Dockerfile"),
     ]
-    failed = [check for check in checks if _exec(*check) != 0]
+    failed = [check for check in checks if _call(*check) != 0]
     for check in failed:
         print(f"FAILED: {' '.join(str(part) for part in check)}", file=sys.stderr)
     return 1 if failed else 0
