@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -300,6 +301,7 @@ def test_execution_policy_pulls_the_image_and_writes_the_logs(
     log_streams = {f"arn:aws:logs:{region}:{account}:log-group:{group}:log-stream:*"}
     assert grants["logs:CreateLogStream"] == log_streams
     assert grants["logs:PutLogEvents"] == log_streams
+    assert "logs:CreateLogGroup" not in grants  # infra/README.md creates it, with a retention
 
 
 def test_execution_policy_has_no_wildcards_beyond_the_ecr_token(
@@ -309,3 +311,43 @@ def test_execution_policy_has_no_wildcards_beyond_the_ecr_token(
         assert ACTION.match(action), action
         if action != "ecr:GetAuthorizationToken":
             assert "*" not in resources, action
+
+
+# --- trust policy of both roles ------------------------------------------------------------------
+
+
+@pytest.fixture
+def trust_policy(repo_root: Path) -> dict[str, Any]:
+    policy: dict[str, Any] = json.loads(
+        (repo_root / "infra" / "iam-trust-ecs-tasks.json").read_text()
+    )
+    return policy
+
+
+def test_both_roles_are_assumable_by_ecs_tasks_only(trust_policy: dict[str, Any]) -> None:
+    assert trust_policy["Version"] == "2012-10-17"
+    [statement] = trust_policy["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+    assert statement["Action"] == "sts:AssumeRole"
+    assert "Resource" not in statement  # a trust policy names no resource
+
+
+@pytest.mark.aws
+def test_iam_accepts_the_trust_policy(trust_policy: dict[str, Any], moto: str) -> None:
+    iam = boto3.client(
+        "iam",
+        endpoint_url=moto,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    document = json.dumps(trust_policy)
+    iam.create_role(RoleName="docquery-task", AssumeRolePolicyDocument=document)
+    # moto checks a trust policy's grammar when it is updated.
+    iam.update_assume_role_policy(RoleName="docquery-task", PolicyDocument=document)
+    role = iam.get_role(RoleName="docquery-task")["Role"]
+    assert role["AssumeRolePolicyDocument"] == trust_policy
+    broken = {**trust_policy, "Statement": [{**trust_policy["Statement"][0], "Resource": "*"}]}
+    with pytest.raises(ClientError, match="MalformedPolicyDocument"):
+        iam.update_assume_role_policy(RoleName="docquery-task", PolicyDocument=json.dumps(broken))

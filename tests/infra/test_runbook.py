@@ -215,6 +215,22 @@ def test_the_runbook_has_its_steps() -> None:
         assert command in script, command
 
 
+def _commands(markdown: str, prefix: str) -> list[str]:
+    """The commands starting with prefix in the bash blocks, continuation lines joined."""
+    lines = "\n".join(bash_blocks(markdown)).replace("\\\n", " ").splitlines()
+    return [" ".join(line.split()) for line in lines if line.strip().startswith(prefix)]
+
+
+def test_readme_releases_with_the_runbook_command() -> None:
+    runbook = _commands(RUNBOOK.read_text(encoding="utf-8"), "aws ecs update-service")
+    readme = _commands((REPO_ROOT / "README.md").read_text(encoding="utf-8"), "aws ecs")
+    assert runbook == [
+        "aws ecs update-service --cluster docquery --service docquery "
+        '--task-definition "$TASK_DEFINITION_ARN"'
+    ]
+    assert [c for c in readme if c.startswith("aws ecs update-service")] == runbook
+
+
 def test_the_service_runs_the_release(deployment: Deployment) -> None:
     ecs = deployment.client("ecs")
     [service] = ecs.describe_services(cluster="docquery", services=["docquery"])["services"]
