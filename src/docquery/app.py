@@ -11,6 +11,8 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from docquery import __version__
 from docquery.api import bulk, documents, health, processing, search
+from docquery.api.auth_gate import AuthGateMiddleware
+from docquery.api.body_limits import BodyLimitMiddleware, BodyLimits
 from docquery.api.docs import install_docs
 from docquery.api.middleware import RequestContextMiddleware
 from docquery.api.problems import PROBLEM_SCHEMA, install_problem_handlers
@@ -48,6 +50,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(processing.router)
     app.include_router(search.router)
+    # The last added runs first: request id, CORS, the auth gate (an anonymous body is never
+    # read, whatever its size), the body limits, then routing.
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.of(settings))
+    app.add_middleware(AuthGateMiddleware)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

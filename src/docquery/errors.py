@@ -50,6 +50,30 @@ class FieldTooLarge(DocQueryError):
     status, code, title = 413, "field_too_large", "Form field too large"
 
 
+class RequestTooLarge(DocQueryError):
+    """A body over its route's cap, refused before it is read or parsed."""
+
+    status, code, title = 413, "request_too_large", "Request body too large"
+
+
+class BodyTimeout(DocQueryError):
+    """The client sent its body too slowly (slow-loris)."""
+
+    status, code, title = 408, "body_timeout", "Request body too slow"
+
+
+class BadFraming(DocQueryError):
+    """Transfer-Encoding with Content-Length: the body's end is ambiguous (RFC 9112 6.3)."""
+
+    status, code, title = 400, "bad_request_framing", "Ambiguous request framing"
+
+
+class ServerBusy(DocQueryError):
+    """Too many requests are sending bodies at once; the client should retry shortly."""
+
+    status, code, title = 503, "server_busy", "Server busy"
+
+
 class NotAPdf(DocQueryError):
     status, code, title = 415, "not_a_pdf", "Not a PDF"
 

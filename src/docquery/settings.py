@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     allowed_extensions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [".pdf"], validation_alias=_env("ALLOWED_EXTENSIONS")
     )
+    # Request bodies (api/body_limits.py). Every body but an upload's is capped; a body may keep
+    # the server waiting BODY_TIMEOUT_SECONDS in all (an upload one more second per UPLOAD_MIN_RATE
+    # bytes it has sent); so many bodies (uploads apart) may be arriving at once.
+    max_json_body_size: ByteSize = Field(
+        ByteSize(256 * 1024), ge=1024, validation_alias=_env("MAX_JSON_BODY_SIZE")
+    )
+    body_timeout_seconds: float = Field(
+        10.0, gt=0, le=600, validation_alias=_env("BODY_TIMEOUT_SECONDS")
+    )
+    upload_min_rate: ByteSize = Field(
+        ByteSize(16 * 1024), ge=1, validation_alias=_env("UPLOAD_MIN_RATE")
+    )
+    max_body_readers: int = Field(64, ge=1, le=4096, validation_alias=_env("MAX_BODY_READERS"))
+    max_upload_readers: int = Field(16, ge=1, le=1024, validation_alias=_env("MAX_UPLOAD_READERS"))
 
     aws_region: str = Field("us-east-1", validation_alias=_env("AWS_REGION", "AWS_DEFAULT_REGION"))
     aws_endpoint_url: str | None = Field(None, validation_alias=_env("AWS_ENDPOINT_URL"))

@@ -7,6 +7,7 @@ from typing import Literal, Self
 from fastapi import APIRouter, BackgroundTasks
 from pydantic import BaseModel, Field, model_validator
 
+from docquery.api.bounds import DocumentIdIn, TagIn
 from docquery.api.deps import PrincipalDep, ServicesDep
 from docquery.api.problems import problem_responses
 from docquery.domain.uploads import MAX_TAG_LENGTH, MAX_TAGS, clean_text
@@ -17,8 +18,10 @@ router = APIRouter(prefix="/v1/documents", tags=["documents"])
 
 class BulkRequest(BaseModel):
     action: BulkAction
-    ids: list[str] = Field(min_length=1, max_length=MAX_BULK_IDS, description="Document ids")
-    tags: list[str] | None = Field(
+    ids: list[DocumentIdIn] = Field(
+        min_length=1, max_length=MAX_BULK_IDS, description="Document ids"
+    )
+    tags: list[TagIn] | None = Field(
         None, max_length=MAX_TAGS, description="Tags to add or remove (add_tags, remove_tags)"
     )
 

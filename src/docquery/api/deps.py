@@ -7,6 +7,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from docquery.api.auth_gate import UNAUTHENTICATED_DETAIL, presented_key
 from docquery.domain.principals import Principal
 from docquery.errors import Unauthenticated
 from docquery.ports import BlobStore, DocumentStore
@@ -37,15 +38,19 @@ async def get_search_index(services: ServicesDep) -> SearchIndex:
 
 
 async def get_principal(
+    request: Request,
     services: ServicesDep,
-    api_key: Annotated[str | None, Depends(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    # Read by the auth gate; declared here so the OpenAPI document names both schemes.
+    _api_key: Annotated[str | None, Depends(_api_key_header)],
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The caller, from X-API-Key or Authorization: Bearer; 401 otherwise."""
-    key = api_key or (bearer.credentials if bearer else None)
-    principal = services.authenticator.authenticate(key)
+    """The caller, as the auth gate resolved it before the body was read; 401 otherwise."""
+    resolved = getattr(request.state, "principal", None)
+    if isinstance(resolved, Principal):
+        return resolved
+    principal = services.authenticator.authenticate(presented_key(request.headers))
     if principal is None:
-        raise Unauthenticated("send an API key in X-API-Key or Authorization: Bearer")
+        raise Unauthenticated(UNAUTHENTICATED_DETAIL)
     return principal
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from docquery.domain.ids import is_document_id
 from docquery.logs import request_id_var
 
 log = logging.getLogger("docquery.access")
@@ -68,5 +69,6 @@ def _access_fields(scope: Scope, status: int, started: float) -> dict[str, Any]:
     }
     document_id = scope.get("path_params", {}).get("document_id")
     if document_id is not None:
-        fields["document_id"] = document_id
+        # The path is as sent: anything but one of our ids may be a name (patient data).
+        fields["document_id"] = document_id if is_document_id(document_id) else "invalid"
     return fields

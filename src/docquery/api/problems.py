@@ -70,11 +70,17 @@ def error_body(exc: DocQueryError) -> dict[str, Any]:
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DocQueryError)
+    return error_response(exc)
+
+
+def error_response(exc: DocQueryError, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The problem response of a domain error (also sent by the middleware, before routing)."""
     if exc.status >= 500:
         # Internal text stays in the log; the client gets the stable title and code.
         log.warning("request.failed", extra={"code": exc.code, "status": exc.status})
-        return problem_response(status=exc.status, code=exc.code, title=exc.title)
-    headers = {"WWW-Authenticate": 'Bearer realm="docquery"'} if exc.status == 401 else None
+        return problem_response(status=exc.status, code=exc.code, title=exc.title, headers=headers)
+    if exc.status == 401:
+        headers = {"WWW-Authenticate": 'Bearer realm="docquery"'} | (headers or {})
     return problem_response(
         status=exc.status,
         code=exc.code,

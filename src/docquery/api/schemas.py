@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
+from docquery.api.bounds import TagIn
 from docquery.domain.documents import Document, DocumentStatus
 from docquery.domain.processing import (
     Failure,
@@ -145,7 +146,7 @@ class DocumentUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(None, min_length=1, max_length=MAX_TITLE_LENGTH)
-    tags: list[str] | None = Field(None, max_length=MAX_TAGS)
+    tags: list[TagIn] | None = Field(None, max_length=MAX_TAGS)
 
 
 class HealthOut(BaseModel):

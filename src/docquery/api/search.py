@@ -13,6 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
+from docquery.api.bounds import MAX_CURSOR_LENGTH, DocumentIdIn, TagIn
 from docquery.api.deps import PrincipalDep, ServicesDep
 from docquery.api.problems import error_body, problem_responses
 from docquery.api.schemas import (
@@ -86,10 +87,10 @@ class SearchOut(BaseModel):
 
 
 class SearchFiltersIn(BaseModel):
-    document_ids: list[str] | None = Field(
+    document_ids: list[DocumentIdIn] | None = Field(
         None, max_length=MAX_FILTER_IDS, description="Only these documents"
     )
-    tags: list[str] | None = Field(
+    tags: list[TagIn] | None = Field(
         None, max_length=MAX_FILTER_TAGS, description="Only documents carrying every one of these"
     )
 
@@ -108,7 +109,7 @@ class SearchIn(SearchFiltersIn):
     created_after: AwareMoment | None = Field(None, description=CREATED_AFTER_HELP)
     created_before: AwareMoment | None = Field(None, description=CREATED_BEFORE_HELP)
     limit: int = Field(10, ge=1, le=MAX_LIMIT)
-    cursor: str | None = Field(None, max_length=1024)
+    cursor: str | None = Field(None, max_length=MAX_CURSOR_LENGTH)
     group: Grouping = Field(
         Grouping.PAGE, description="page: pages; document: best pages per document"
     )
@@ -175,12 +176,12 @@ async def search_get(
     principal: PrincipalDep,
     services: ServicesDep,
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUERY_CHARS, description=QUERY_HELP)],
-    document_ids: Annotated[list[str] | None, Query(max_length=MAX_FILTER_IDS)] = None,
-    tags: Annotated[list[str] | None, Query(max_length=MAX_FILTER_TAGS)] = None,
+    document_ids: Annotated[list[DocumentIdIn] | None, Query(max_length=MAX_FILTER_IDS)] = None,
+    tags: Annotated[list[TagIn] | None, Query(max_length=MAX_FILTER_TAGS)] = None,
     created_after: Annotated[Moment | None, Query(description=CREATED_AFTER_HELP)] = None,
     created_before: Annotated[Moment | None, Query(description=CREATED_BEFORE_HELP)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
-    cursor: Annotated[str | None, Query(max_length=1024)] = None,
+    cursor: Annotated[str | None, Query(max_length=MAX_CURSOR_LENGTH)] = None,
     group: Grouping = Grouping.PAGE,
 ) -> SearchOut:
     require_time_zones(created_after, created_before)
