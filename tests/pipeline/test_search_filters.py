@@ -46,3 +46,15 @@ async def test_a_date_without_a_time_is_midnight_utc(tagged: tuple[Harness, str]
     assert_problem(await h.alice.post("/v1/search", json=naive), 422, "validation_error")
     bad_day = {"q": Q, "created_before": "2026-02-30"}
     assert_problem(await h.alice.post("/v1/search", json=bad_day), 422, "validation_error")
+
+
+async def test_tag_filters_match_in_any_case(tagged: tuple[Harness, str]) -> None:
+    h, _ = tagged
+    assert await _found(h, tags=["cardiology"]) == (1, 1)
+    assert await _found(h, tags=["CARDIOLOGY", "icu"]) == (1, 1)
+    assert await _found(h, tags=["renal"]) == (0, 0)
+    document_id = (await h.alice.get("/v1/documents")).json()["items"][0]["id"]
+    patched = await h.alice.patch(f"/v1/documents/{document_id}", json={"tags": ["Renal"]})
+    assert patched.json()["tags"] == ["Renal"]
+    assert await _found(h, tags=["RENAL"]) == (1, 1)
+    assert await _found(h, tags=["cardiology"]) == (0, 0)

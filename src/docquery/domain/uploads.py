@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -72,9 +73,22 @@ def file_extension(filename: str) -> str:
     return PurePath(filename).suffix.lower()
 
 
+def fold_tag(tag: str) -> str:
+    """The form tags are compared in: `Cardiology`, `CARDIOLOGY` and `cardiology` are one tag."""
+    return tag.casefold()
+
+
+def unique_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """Tags without repeats, case-insensitively; the first spelling of each is kept."""
+    kept: dict[str, str] = {}
+    for tag in tags:
+        kept.setdefault(fold_tag(tag), tag)
+    return tuple(kept.values())
+
+
 def parse_tags(values: list[str]) -> tuple[str, ...]:
     """Tags from repeated or comma-separated values, trimmed, de-duplicated, order kept."""
-    tags: dict[str, None] = {}
+    tags: list[str] = []
     for value in values:
         for raw in value.split(","):
             tag = clean_text(raw)
@@ -82,10 +96,11 @@ def parse_tags(values: list[str]) -> tuple[str, ...]:
                 continue
             if len(tag) > MAX_TAG_LENGTH:
                 raise ValueError(f"a tag is longer than {MAX_TAG_LENGTH} characters")
-            tags[tag] = None
-    if len(tags) > MAX_TAGS:
+            tags.append(tag)
+    unique = unique_tags(tags)
+    if len(unique) > MAX_TAGS:
         raise ValueError(f"more than {MAX_TAGS} tags")
-    return tuple(tags)
+    return unique
 
 
 def parse_title(value: str | None, *, filename: str) -> str:

@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from docquery.domain.documents import DocumentChanges
 from docquery.domain.search import searchable
-from docquery.domain.uploads import MAX_TAGS
+from docquery.domain.uploads import MAX_TAGS, fold_tag, unique_tags
 from docquery.errors import DocQueryError, InvalidField, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.search import SearchIndex
@@ -56,6 +56,7 @@ async def run_bulk(
     index: SearchIndex,
 ) -> list[BulkResult]:
     """Apply action to each id (owner-scoped like everything else); never stop at a failure."""
+    removed = {fold_tag(tag) for tag in tags}
     operations: dict[BulkAction, Callable[[str], Awaitable[object]]] = {
         BulkAction.DELETE: lambda document_id: single.delete_document(
             owner=owner, document_id=document_id, documents=documents, blobs=blobs, index=index
@@ -63,6 +64,8 @@ async def run_bulk(
         BulkAction.REPROCESS: lambda document_id: single.reprocess_document(
             owner=owner, document_id=document_id, documents=documents
         ),
+        # Tags match case-insensitively: a tag the document has in another case is not added
+        # again, and is removed; the spelling already stored is kept.
         BulkAction.ADD_TAGS: lambda document_id: _edit_tags(
             owner, document_id, documents, index, lambda current: (*current, *tags)
         ),
@@ -71,7 +74,7 @@ async def run_bulk(
             document_id,
             documents,
             index,
-            lambda current: tuple(tag for tag in current if tag not in tags),
+            lambda current: tuple(tag for tag in current if fold_tag(tag) not in removed),
         ),
     }
     operation = operations[action]
@@ -101,7 +104,7 @@ async def _edit_tags(
 ) -> None:
     for attempt in range(_EDIT_ATTEMPTS):
         current = await documents.get(owner=owner, document_id=document_id)
-        tags = tuple(dict.fromkeys(edit(current.tags)))
+        tags = unique_tags(edit(current.tags))
         if len(tags) > MAX_TAGS:
             raise InvalidField(f"a document may have at most {MAX_TAGS} tags")
         try:

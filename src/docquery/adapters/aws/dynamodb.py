@@ -21,6 +21,7 @@ from docquery.adapters.aws.dynamodb_items import (
     deserialize,
     doc_pk,
     error_code,
+    folded_tags,
     serialize,
     sha_pk,
     to_document,
@@ -38,6 +39,7 @@ from docquery.domain.documents import (
     utcnow,
 )
 from docquery.domain.pipeline_rules import requeued
+from docquery.domain.uploads import fold_tag
 from docquery.errors import (
     AlreadyExists,
     DocumentBusy,
@@ -167,8 +169,9 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
             sets.append("title = :title")
             values[":title"] = changes.title
         if changes.tags is not None:
-            sets.append("tags = :tags")
+            sets.append("tags = :tags, tags_folded = :tags_folded")
             values[":tags"] = list(changes.tags)
+            values[":tags_folded"] = folded_tags(changes.tags)
         condition = "attribute_exists(pk) AND #owner = :owner"
         if expected_version is not None:
             condition += " AND version = :expected"
@@ -271,8 +274,13 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
             names["#status"] = "status"
             values[":status"] = query.status.value
         if query.tag is not None:
-            filters.append("contains(tags, :tag)")
-            values[":tag"] = query.tag
+            # Items written before tags_folded existed match as before (exactly) until their
+            # tags are next written.
+            filters.append(
+                "(contains(tags_folded, :tag_folded) OR "
+                "(attribute_not_exists(tags_folded) AND contains(tags, :tag)))"
+            )
+            values |= {":tag_folded": fold_tag(query.tag), ":tag": query.tag}
         request: dict[str, Any] = {
             "TableName": self._table,
             "IndexName": OWNER_CREATED_INDEX,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -9,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from docquery.adapters.records import from_record, to_record
 from docquery.domain.documents import Document
+from docquery.domain.uploads import fold_tag
 from docquery.errors import StorageError, StoreUnavailable
 
 OWNER_CREATED_INDEX = "owner-created-index"
@@ -31,7 +33,17 @@ def sha_pk(owner: str, sha256: str) -> str:
 def to_item(document: Document) -> dict[str, Any]:
     # Absent, not NULL: the work index is sparse, and a key attribute cannot be NULL.
     record = {key: value for key, value in to_record(document).items() if value is not None}
-    return {"pk": doc_pk(document.id), "created_sk": document.sort_key, **record}
+    return {
+        "pk": doc_pk(document.id),
+        "created_sk": document.sort_key,
+        "tags_folded": folded_tags(document.tags),
+        **record,
+    }
+
+
+def folded_tags(tags: Sequence[str]) -> list[str]:
+    """What the tag filter matches: DynamoDB's contains() only compares exactly."""
+    return sorted({fold_tag(tag) for tag in tags})
 
 
 def to_document(item: dict[str, Any]) -> Document:

@@ -21,6 +21,7 @@ from docquery.domain.documents import (
     utcnow,
 )
 from docquery.domain.pipeline_rules import requeued
+from docquery.domain.uploads import fold_tag
 from docquery.errors import (
     DocumentBusy,
     DuplicateContent,
@@ -96,8 +97,11 @@ class SqliteDocumentStore:
             where.append("status = ?")
             params.append(query.status.value)
         if query.tag is not None:
-            where.append("EXISTS (SELECT 1 FROM json_each(documents.tags) WHERE value = ?)")
-            params.append(query.tag)
+            # Case-insensitive; casefold() is Python's (sqlite.add_functions).
+            where.append(
+                "EXISTS (SELECT 1 FROM json_each(documents.tags) WHERE casefold(value) = ?)"
+            )
+            params.append(fold_tag(query.tag))
         if query.created_after is not None:
             where.append("created_at > ?")
             params.append(format_timestamp(query.created_after))

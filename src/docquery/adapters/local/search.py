@@ -33,6 +33,7 @@ from docquery.domain.search import (
     SearchQuery,
     SearchTerms,
 )
+from docquery.domain.uploads import fold_tag
 from docquery.errors import StoreUnavailable
 
 # group=document: the most top pages looked through for enough documents before grouping all
@@ -66,6 +67,12 @@ SEARCH_MIGRATIONS: Sequence[str] = (
     );
     CREATE VIRTUAL TABLE page_text USING fts5(
         title, body, owner, tokenize = 'porter unicode61 remove_diacritics 2'
+    );
+    """,
+    # Tags are kept casefolded, so a filter matches in any case (sqlite.add_functions).
+    """
+    UPDATE indexed_documents SET tags = (
+        SELECT json_group_array(casefold(value)) FROM json_each(indexed_documents.tags)
     );
     """,
 )
@@ -252,4 +259,5 @@ def _document_row(document: SearchableDocument) -> tuple[str, str, str, str, str
 
 
 def _tags_json(tags: Sequence[str]) -> str:
-    return json.dumps(sorted(set(tags)))
+    # Only filters read them: casefolded, so that they match in any case.
+    return json.dumps(sorted({fold_tag(tag) for tag in tags}))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from docquery.domain.documents import format_timestamp
 from docquery.domain.search import DocumentHit, DocumentHitPage, PageHit, SearchQuery
+from docquery.domain.uploads import fold_tag
 from docquery.services.search_query import fts5_expression
 
 # BM25 weights of the title and body columns: a word in the title counts four times as much.
@@ -47,7 +48,7 @@ def _matches(query: SearchQuery, *, with_page: bool = False) -> tuple[str, list[
         params.extend(filters.document_ids)
     for tag in filters.tags or ():
         where.append("EXISTS (SELECT 1 FROM json_each(d.tags) WHERE json_each.value = ?)")
-        params.append(tag)
+        params.append(fold_tag(tag))  # stored casefolded
     if filters.created_after is not None:
         where.append("d.created_at > ?")
         params.append(format_timestamp(filters.created_after))

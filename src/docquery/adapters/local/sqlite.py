@@ -59,6 +59,15 @@ MIGRATIONS: Sequence[str] = (
 )
 
 
+def add_functions(conn: sqlite3.Connection) -> None:
+    """SQL functions our queries use: casefold(text), as Python's (SQLite's lower() is ASCII)."""
+    conn.create_function("casefold", 1, _casefold, deterministic=True)
+
+
+def _casefold(value: object) -> str | None:
+    return value.casefold() if isinstance(value, str) else None
+
+
 class Database:
     """A SQLite connection in WAL mode, driven by one worker thread so the loop never blocks."""
 
@@ -116,6 +125,7 @@ class Database:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA busy_timeout=5000")
         conn.execute("PRAGMA foreign_keys=ON")
+        add_functions(conn)
         self._conn = conn
         self._migrate(conn)
 
@@ -163,6 +173,7 @@ class ReadPool:
             conn = sqlite3.connect(f"file:{self._path}?mode=ro", uri=True, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout=5000")
+            add_functions(conn)
             self._local.conn = conn
             with self._lock:
                 self._opened.append(conn)
