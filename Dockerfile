@@ -7,7 +7,7 @@ FROM ${PYTHON_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 WORKDIR /build
-# The build backend is pinned (pyproject asks for setuptools>=75) and the wheel is built without
+# The build backend is pinned (pyproject asks for setuptools>=77) and the wheel is built without
 # build isolation, so the build does not depend on whatever setuptools PyPI serves that day.
 RUN pip install --no-cache-dir "setuptools==84.2.1" "wheel==0.48.0"
 COPY pyproject.toml README.md constraints.txt ./
@@ -29,6 +29,11 @@ RUN groupadd --system --gid 10001 docquery \
     && useradd --system --uid 10001 --gid docquery --no-create-home \
         --home-dir /nonexistent --shell /usr/sbin/nologin docquery
 COPY --from=builder /opt/venv /opt/venv
+# Bytecode for everything the service and its health check import, made once here: the base
+# image ships its standard library without .pyc files and the root filesystem is read-only at
+# run time, so otherwise every `docquery healthcheck` recompiled what it imports (about 0.3 s
+# of CPU). compileall writes whatever PYTHONDONTWRITEBYTECODE says; this runs as root, before USER.
+RUN python -m compileall -q -j 0 /usr/local/lib/python3.11 /opt/venv
 WORKDIR /app
 # The only writable path when the root filesystem is read-only (ECS readonlyRootFilesystem):
 # Fargate copies the image's /tmp (mode 1777) into the task's bind mount of the same path.

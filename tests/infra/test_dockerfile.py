@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import threading
 import tomllib
 import zipfile
@@ -289,6 +290,39 @@ def test_build_backend_pin_satisfies_pyproject(builder: Stage, repo_root: Path) 
         assert requirement.specifier.contains(pin.version), f"{pin} vs {requirement}"
 
 
+def test_comments_quote_the_build_backend_pyproject_asks_for(repo_root: Path) -> None:
+    pyproject = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))
+    [wanted] = [r for r in pyproject["build-system"]["requires"] if r.startswith("setuptools")]
+    dockerfile = (repo_root / "Dockerfile").read_text(encoding="utf-8").splitlines()
+    comments = " ".join(line for line in dockerfile if line.lstrip().startswith("#"))
+    quoted = re.findall(r"setuptools\s*[<>=!~]=?\s*[\d.]+", comments)
+    assert quoted, "the Dockerfile no longer says which setuptools pyproject asks for"
+    assert {q.replace(" ", "") for q in quoted} == {wanted.replace(" ", "")}
+
+
+def compileall_run(final: Stage) -> list[str]:
+    [run] = [i.args for i in final.all("RUN") if "compileall" in i.args]
+    return shlex.split(run)
+
+
+def test_runtime_compiles_the_stdlib_and_the_venv_as_root(
+    stages: list[Stage], final: Stage
+) -> None:
+    words = compileall_run(final)
+    assert words[:3] == ["python", "-m", "compileall"]
+    minor = re.fullmatch(r"python:(3\.\d+)\.\d+-slim(-[a-z]+)?", stages[0].base)
+    assert minor, stages[0].base
+    # The official images keep the standard library here, without .pyc files.
+    assert f"/usr/local/lib/python{minor.group(1)}" in words
+    assert "/opt/venv" in words
+    assert "-x" not in words, "nothing may be left to compile at run time"
+    order = [(i.keyword, i.args) for i in final.instructions]
+    at = next(n for n, (_, args) in enumerate(order) if "compileall" in args)
+    copy = next(n for n, (kw, args) in enumerate(order) if kw == "COPY" and "/opt/venv" in args)
+    user = next(n for n, (kw, _) in enumerate(order) if kw == "USER")
+    assert copy < at < user
+
+
 def test_dockerignore_keeps_the_context_to_the_sources(ignore_patterns: list[str]) -> None:
     for kept in ("pyproject.toml", "README.md", "src/docquery/cli.py", "src/docquery/py.typed"):
         assert not dockerignore_excludes(ignore_patterns, kept), kept
@@ -432,6 +466,41 @@ def installed_cli(built_wheel: Path, tmp_path_factory: pytest.TempPathFactory) -
     script = target / "bin" / "docquery"
     assert script.is_file()
     return script
+
+
+# Standard library modules the health check imports, copied to stand in for the image's.
+HEALTHCHECK_STDLIB = ("argparse.py", "gettext.py", "http", "email", "urllib")
+
+
+@pytest.mark.slow
+def test_compileall_writes_bytecode_under_the_runtime_environment(
+    final: Stage, installed_cli: Path, tmp_path: Path
+) -> None:
+    stdlib = tmp_path / "stdlib"
+    source = Path(sysconfig.get_path("stdlib"))
+    stdlib.mkdir()
+    for name in HEALTHCHECK_STDLIB:
+        if (source / name).is_dir():
+            skip = shutil.ignore_patterns("__pycache__")
+            shutil.copytree(source / name, stdlib / name, ignore=skip)
+        else:
+            shutil.copy2(source / name, stdlib / name)
+    venv = tmp_path / "venv"
+    shutil.copytree(installed_cli.parent.parent, venv, ignore=shutil.ignore_patterns("__pycache__"))
+    words = compileall_run(final)
+    places = {"/opt/venv": str(venv)} | {w: str(stdlib) for w in words if w.startswith("/usr/")}
+    command = [sys.executable, *(places.get(word, word) for word in words[1:])]
+    # PYTHONDONTWRITEBYTECODE=1 as in the image: compileall must write all the same.
+    env = {**os.environ, **env_of(final), "PATH": os.environ["PATH"]}
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    tag = sys.implementation.cache_tag
+    sources = [p for root in (stdlib, venv) for p in root.rglob("*.py")]
+    assert len(sources) > 100
+    missing = [
+        p for p in sources if not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").is_file()
+    ]
+    assert not missing, missing[:5]
 
 
 def run_healthcheck(script: Path, url: str) -> subprocess.CompletedProcess[str]:
