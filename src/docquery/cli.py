@@ -62,7 +62,14 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
     ingest.add_argument("--url", default="http://127.0.0.1:8000", help="the service's base URL")
     ingest.add_argument("--api-key", metavar="KEY", help="default DOCQUERY_API_KEY")
-    ingest.add_argument("--tag", action="append", default=[], dest="tags", metavar="TAG")
+    ingest.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        dest="tags",
+        metavar="TAG",
+        help="tag every file, also those uploaded before (repeatable)",
+    )
     ingest.add_argument("--concurrency", type=int, default=4, metavar="N", help="default 4")
     ingest.add_argument(
         "--recursive", action=argparse.BooleanOptionalAction, default=True, help="walk subfolders"

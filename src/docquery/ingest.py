@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import BinaryIO, TextIO
 
 import httpx
 
@@ -18,8 +18,7 @@ from docquery.ingest_report import (
     Progress,
     write_summary,
 )
-
-RETRY_DELAYS = (1.0, 3.0)
+from docquery.ingest_tags import RETRY_DELAYS, json_body, tag_duplicate, with_retries
 
 
 class _Unauthenticated(Exception):
@@ -29,7 +28,8 @@ class _Unauthenticated(Exception):
 def collect(
     paths: Sequence[Path], *, recursive: bool = True
 ) -> tuple[list[tuple[Path, int]], list[FileResult]]:
-    """Files to upload (given files, `.pdf` files under given folders) with sizes; problems."""
+    """Files to upload (given files, `.pdf` files under given folders) with sizes; the files
+    not to upload (missing, unreadable, empty, or in a folder but not a PDF), with reasons."""
     found: list[Path] = []
     problems: list[FileResult] = []
     for path in paths:
@@ -49,8 +49,12 @@ def collect(
         except OSError as exc:
             problems.append(_local_problem(path, "unreadable_locally", exc.strerror or str(exc)))
             continue
-        if real not in unique:
-            unique.add(real)
+        if real in unique:
+            continue
+        unique.add(real)
+        if size == 0:
+            problems.append(_local_problem(path, "empty_file", "the file is empty (0 bytes)"))
+        else:
             files.append((path, size))
     return files, problems
 
@@ -64,18 +68,26 @@ def _walk(
         if identity in seen:
             return
         seen.add(identity)
-        entries = list(os.scandir(folder))
+        entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
     except OSError as exc:
         problems.append(_local_problem(folder, "unreadable_locally", exc.strerror or str(exc)))
         return
     for entry in entries:
         if entry.name.startswith("."):
-            continue
+            continue  # hidden files and folders (.git, .DS_Store) are not the operator's files
         if entry.is_dir():
             if recursive:
                 yield from _walk(Path(entry.path), recursive=True, seen=seen, problems=problems)
-        elif entry.is_file() and entry.name.lower().endswith(".pdf"):
+        elif not entry.is_file():
+            problems.append(_skipped(entry.path, "not_a_regular_file: not a file or folder"))
+        elif entry.name.lower().endswith(".pdf"):
             yield Path(entry.path)
+        else:
+            problems.append(_skipped(entry.path, "not_a_pdf: the name does not end in .pdf"))
+
+
+def _skipped(path: str, reason: str) -> FileResult:
+    return FileResult(Path(path), Outcome.SKIPPED, reason=reason)
 
 
 async def ingest(
@@ -97,12 +109,17 @@ async def ingest(
         bar.advance(problem)
     results: list[FileResult | None] = [None] * len(files)
     queue = iter(enumerate(files))
-    data = {"tags": ",".join(tags)} if tags else {}
+    tag_list = [tag.strip() for value in tags for tag in value.split(",") if tag.strip()]
+    data = {"tags": ",".join(tag_list)} if tag_list else {}
 
     async def worker() -> None:
         for index, (path, size) in queue:
             try:
-                results[index] = result = await _upload(path, size, client, data, retry_delays)
+                result = await _upload(path, size, client, data, retry_delays)
+                if result.outcome is Outcome.DUPLICATE and tag_list:
+                    # The server keeps the existing document as it was: add the tags to it.
+                    result = await tag_duplicate(result, tag_list, client, retry_delays)
+                results[index] = result
                 bar.advance(result)
             except _Unauthenticated as exc:
                 report.stopped = report.stopped or str(exc)
@@ -144,29 +161,15 @@ async def _post(
     data: dict[str, str],
     delays: Sequence[float],
 ) -> tuple[httpx.Response, int]:
-    """POST with retries on 5xx, 429 and connection errors; the last error propagates."""
-    for attempt, delay in enumerate([*delays, None], start=1):
-        try:
-            # Each attempt re-reads the file: httpx seeks it back to 0 before streaming.
-            files = {"file": (name, file, "application/pdf")}
-            response = await client.post("/v1/documents", files=files, data=data)
-        except httpx.TransportError:
-            if delay is None:
-                raise
-        else:
-            if delay is None or not _retryable(response.status_code):
-                return response, attempt
-        await asyncio.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _retryable(status: int) -> bool:
-    return status >= 500 or status == 429
+    """POST the file with retries (see with_retries)."""
+    # Each attempt re-reads the file: httpx seeks it back to 0 before streaming.
+    files = {"file": (name, file, "application/pdf")}
+    return await with_retries(lambda: client.post("/v1/documents", files=files, data=data), delays)
 
 
 def _result_of(path: Path, size: int, response: httpx.Response, attempts: int) -> FileResult:
     status = response.status_code
-    body = _json(response)
+    body = json_body(response)
     if status in (200, 201) and isinstance(body.get("id"), str):
         outcome = Outcome.UPLOADED if status == 201 else Outcome.DUPLICATE
         return FileResult(path, outcome, size, document_id=body["id"])
@@ -178,14 +181,6 @@ def _result_of(path: Path, size: int, response: httpx.Response, attempts: int) -
         return FileResult(path, Outcome.REJECTED, size, reason=f"{code}: {detail}")
     tries = f" ({attempts} tries)" if attempts > 1 else ""
     return FileResult(path, Outcome.FAILED, size, reason=f"{status} {code}: {detail}{tries}")
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _local_problem(path: Path, code: str, detail: str) -> FileResult:

@@ -14,14 +14,24 @@ _BAR_WIDTH = 10
 class Outcome(StrEnum):
     UPLOADED = "uploaded"
     DUPLICATE = "duplicate"
+    # Already uploaded, and the tags given were added to the existing document.
+    TAGGED = "duplicate, tagged"
+    # In a folder, but not a PDF: never sent.
+    SKIPPED = "skipped"
     REJECTED = "rejected"
     FAILED = "failed"
     NOT_ATTEMPTED = "not attempted"
 
 
+# Wide enough for every outcome, so that columns line up.
+_WIDTH = max(len(outcome) for outcome in Outcome)
+# Files listed, with their reasons, below the counts.
+_LISTED = (Outcome.SKIPPED, Outcome.REJECTED, Outcome.FAILED)
+
+
 @dataclass(frozen=True)
 class FileResult:
-    """What happened to one local file; reason is `code: detail` for rejections."""
+    """What happened to one local file; reason is `code: detail` for those not uploaded."""
 
     path: Path
     outcome: Outcome
@@ -69,7 +79,9 @@ class Progress:
             )
         else:
             reason = f"  {printable(result.reason)}" if result.reason else ""
-            line = f"[{self._done}/{self._files}] {result.outcome:<9} {printable(result.path)}"
+            line = (
+                f"[{self._done}/{self._files}] {result.outcome:<{_WIDTH}} {printable(result.path)}"
+            )
             self._write(f"{line}{reason}\n")
 
     def finish(self) -> None:
@@ -83,19 +95,19 @@ class Progress:
 
 
 def write_summary(report: IngestReport, out: TextIO) -> None:
-    """Counts per outcome, one row per rejected or failed file, then the total size."""
+    """Counts per outcome, one row per skipped, rejected or failed file, then the total."""
     for outcome in Outcome:
-        out.write(f"{outcome:<14}{report.count(outcome):>6}\n")
-    problems = [r for r in report.results if r.outcome in (Outcome.REJECTED, Outcome.FAILED)]
-    if problems:
-        width = max(len(printable(r.path)) for r in problems)
+        out.write(f"{outcome:<{_WIDTH}}{report.count(outcome):>6}\n")
+    listed = [r for r in report.results if r.outcome in _LISTED]
+    if listed:
+        width = max(len(printable(r.path)) for r in listed)
         out.write("\n")
-        for r in problems:
+        for r in listed:
             out.write(f"{r.outcome:<9} {printable(r.path):<{width}}  {printable(r.reason)}\n")
-    files = [r for r in report.results if r.size]
-    total = sum(r.size for r in files)
-    plural = "" if len(files) == 1 else "s"
-    out.write(f"\ntotal: {len(files)} file{plural}, {total / _MB:.1f} MB ({total:,} bytes)\n")
+    # Every file the progress counted, whatever became of it: the counts above add up to it.
+    count, total = len(report.results), sum(r.size for r in report.results)
+    plural = "" if count == 1 else "s"
+    out.write(f"\ntotal: {count} file{plural}, {total / _MB:.1f} MB ({total:,} bytes)\n")
 
 
 def printable(text: object) -> str:
