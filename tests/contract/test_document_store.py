@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from docquery.domain.documents import DocumentChanges, DocumentStatus, ListQuery
+from docquery.domain.documents import DocumentChanges, DocumentStatus, ListQuery, utcnow
 from docquery.errors import DuplicateContent, NotFound, PreconditionFailed
 from docquery.ports import DocumentStore
 from support.documents import make_document
@@ -161,8 +161,14 @@ async def test_delete_removes_record_and_frees_the_bytes(document_store: Documen
     document = make_document()
     await document_store.create(document)
     with pytest.raises(NotFound):
+        await document_store.mark_deleting(owner="bob", document_id=document.id, now=utcnow())
+    # Only a record marked for deletion is removed: a visible document is never deleted whole.
+    with pytest.raises(NotFound):
+        await document_store.delete(owner="alice", document_id=document.id)
+    await document_store.mark_deleting(owner="alice", document_id=document.id, now=utcnow())
+    with pytest.raises(NotFound):
         await document_store.delete(owner="bob", document_id=document.id)
-    assert await document_store.delete(owner="alice", document_id=document.id) == document
+    assert (await document_store.delete(owner="alice", document_id=document.id)).id == document.id
     with pytest.raises(NotFound):
         await document_store.get(owner="alice", document_id=document.id)
     with pytest.raises(NotFound):
@@ -178,7 +184,7 @@ async def test_get_many_returns_the_owners_documents_that_exist(
     theirs = make_document("bob", n=9)
     for document in [*mine, theirs]:
         await document_store.create(document)
-    await document_store.delete(owner="alice", document_id=mine[2].id)
+    await document_store.mark_deleting(owner="alice", document_id=mine[2].id, now=utcnow())
     asked = [mine[0].id, theirs.id, mine[1].id, "no-such-id", mine[2].id, mine[0].id]
     found = await document_store.get_many(owner="alice", document_ids=asked)
     assert found == {mine[0].id: mine[0], mine[1].id: mine[1]}

@@ -12,6 +12,7 @@ import pytest
 
 from docquery.adapters.local.search import SqliteSearchIndex
 from docquery.cli import main
+from docquery.domain.documents import utcnow
 from support.api import assert_problem, settled, upload_ok, wait_for_document
 from support.bad_pdfs import document_pdf, text_pdf
 from support.harness import Harness, HarnessFactory
@@ -265,6 +266,7 @@ async def test_a_document_deleted_behind_the_index_is_never_a_hit(
     a delete races the pipeline, or another replica's index has not caught up yet."""
     h, docs = library
     nephrology = docs["nephrology"]["id"]
+    await h.stores.documents.mark_deleting(owner="alice", document_id=nephrology, now=utcnow())
     await h.stores.documents.delete(owner="alice", document_id=nephrology)
     assert (await search(h.alice, "creatinine"))["hits"] == []
     # Unindexed too: on aws, the harness's own replica hears of it through the change feed.
@@ -313,6 +315,9 @@ async def test_reindex_rebuilds_a_lost_index_from_the_stored_pages(
         gone = await ready(first.bob, CARDIOLOGY)
         before = await search(first.alice, "lisinopril creatinine")
         data_dir = first.settings.data_dir
+        await first.stores.documents.mark_deleting(
+            owner="bob", document_id=gone["id"], now=utcnow()
+        )
         await first.stores.documents.delete(owner="bob", document_id=gone["id"])
     monkeypatch.setenv("DOCQUERY_DATA_DIR", str(data_dir))
     monkeypatch.setenv("DOCQUERY_AUTH", "api_key")

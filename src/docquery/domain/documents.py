@@ -18,10 +18,19 @@ class DocumentStatus(StrEnum):
 
 
 class WorkState(StrEnum):
-    """Whether a document has pipeline work outstanding: claimable, or held under a lease."""
+    """Work outstanding on a record: the pipeline's (claimable, or held under a lease), or the
+    sweeper's (an upload's reservation not yet completed, a delete not yet finished)."""
 
     QUEUED = "queued"
     LEASED = "leased"
+    # Hidden from every read until the upload completes it; swept once it is overdue.
+    UPLOADING = "uploading"
+    # Hidden from every read: the derived data, the bytes, then the record are being removed.
+    DELETING = "deleting"
+
+
+# Records in these states are not documents to anyone but the sweeper.
+HIDDEN_STATES = frozenset({WorkState.UPLOADING, WorkState.DELETING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,11 @@ class Document:
         if self.lease_owner is None or self.lease_expires_at is None:
             return None
         return Lease(self.lease_owner, self.attempts, self.lease_expires_at)
+
+    @property
+    def hidden(self) -> bool:
+        """An upload's reservation or a document being deleted: never shown, never worked on."""
+        return self.work_state in HIDDEN_STATES
 
     @property
     def etag(self) -> str:

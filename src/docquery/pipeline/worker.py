@@ -18,6 +18,7 @@ from docquery.errors import DocQueryError, LeaseLost, NotFound
 from docquery.pipeline.leases import LeaseKeeper
 from docquery.pipeline.processing import Processor
 from docquery.ports import DocumentStore
+from docquery.services import deletes
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,8 @@ def new_worker_id() -> str:
 
 
 class Pipeline:
-    """Runs in every replica: claims work while running, sweeps expired leases, stops cleanly."""
+    """Runs in every replica: claims work while running, sweeps expired leases and unfinished
+    deletes, stops cleanly."""
 
     def __init__(
         self, *, documents: DocumentStore, processor: Processor, settings: WorkerSettings
@@ -167,12 +169,25 @@ class Pipeline:
             pass
 
     async def _sweep_loop(self) -> None:
+        # The first round runs at start: what a crash left half-done is finished at once.
         while True:
-            try:
-                await self.sweep()
-            except (DocQueryError, OSError):
-                log.warning("pipeline.sweep_failed")
+            for sweep in (self.sweep_deletes, self.sweep):
+                try:
+                    await sweep()
+                except (DocQueryError, OSError):
+                    log.warning("pipeline.sweep_failed")
             await asyncio.sleep(self._settings.sweep_interval_seconds)
+
+    async def sweep_deletes(self) -> int:
+        """Finish deletes a crash or an outage interrupted, and remove the bytes and
+        reservations of uploads that never completed; returns how many."""
+        return await deletes.sweep_hidden(
+            now=utcnow(),
+            limit=SWEEP_BATCH,
+            documents=self._documents,
+            blobs=self._processor.blobs,
+            index=self._processor.index,
+        )
 
     async def sweep(self) -> int:
         """Put documents whose worker died back in the queue; returns how many."""

@@ -10,10 +10,19 @@ from docquery.domain.documents import Document, DocumentChanges, DocumentPage, L
 
 
 class DocumentStore(Protocol):
-    """Owner-scoped document records; every write is conditional."""
+    """Owner-scoped document records; every write is conditional.
+
+    Hidden records (an upload's reservation, a document being deleted) are invisible to every
+    read below but `hidden_due`, and to every write but the ones that finish them.
+    """
+
+    async def reserve(self, document: Document) -> None:
+        """Insert a hidden reservation (work_state uploading) before the upload's bytes are
+        committed, so no stored byte is ever without a record that can find it."""
 
     async def create(self, document: Document) -> None:
-        """Insert a new record; DuplicateContent if the owner has these bytes already."""
+        """Insert the record, or complete the upload's reservation of the same id;
+        DuplicateContent if the owner has these bytes already (the reservation stays)."""
 
     async def get(self, *, owner: str, document_id: str) -> Document:
         """The owner's document; NotFound for a missing id or another owner's."""
@@ -42,8 +51,23 @@ class DocumentStore(Protocol):
         """Apply changes; PreconditionFailed if the version moved, NotFound if absent."""
         ...
 
+    async def mark_deleting(self, *, owner: str, document_id: str, now: datetime) -> Document:
+        """Hide the document from every read, drop its lease and free its bytes for a new upload;
+        of racing callers exactly one wins, the others get NotFound."""
+        ...
+
+    async def abandon_reservation(self, document: Document, *, now: datetime) -> Document:
+        """Turn a reservation due by `now` into a delete to finish (the sweeper passes the time,
+        the upload that made it its due time); NotFound if it was completed or removed."""
+        ...
+
     async def delete(self, *, owner: str, document_id: str) -> Document:
-        """Remove the record and return it; NotFound if absent."""
+        """Remove a hidden record (marked deleting, or a reservation) and return it; NotFound
+        if absent or visible."""
+        ...
+
+    async def hidden_due(self, *, now: datetime, limit: int) -> list[Document]:
+        """Deletes left unfinished and reservations overdue at `now`, for the sweeper."""
         ...
 
     async def check(self) -> None:

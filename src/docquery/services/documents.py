@@ -12,7 +12,6 @@ from docquery.domain.documents import (
     DocumentChanges,
     DocumentStatus,
     ListQuery,
-    document_prefix,
     format_timestamp,
     utcnow,
 )
@@ -21,7 +20,7 @@ from docquery.domain.search import searchable
 from docquery.errors import NotReady, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.search import SearchIndex
-from docquery.services import artifacts
+from docquery.services import artifacts, deletes
 from docquery.services.cursors import CursorCodec
 
 log = logging.getLogger(__name__)
@@ -199,11 +198,6 @@ async def delete_document(
     index: SearchIndex,
 ) -> None:
     """Remove the stored bytes, the indexed pages and every derived artifact, then the record."""
-    document = await documents.get(owner=owner, document_id=document_id)
-    # Record last: if a step fails, a retried DELETE finishes the job, and nothing is ever
-    # left behind without a record pointing at it. Search checks its hits against the records,
-    # so a document is unsearchable from the moment its record is gone, whatever happens here.
-    await index.remove(document.id)
-    await blobs.delete_prefix(document_prefix(document.id))
-    await documents.delete(owner=owner, document_id=document.id)
-    log.info("document.deleted", extra={"document_id": document.id})
+    await deletes.delete_document(
+        owner=owner, document_id=document_id, documents=documents, blobs=blobs, index=index
+    )

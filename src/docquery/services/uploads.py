@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
 
 from docquery.domain.documents import (
     Document,
     DocumentStatus,
+    WorkState,
     blob_key_for,
     document_prefix,
     new_document_id,
@@ -30,12 +33,15 @@ from docquery.domain.uploads import (
     parse_title,
 )
 from docquery.errors import (
+    DocQueryError,
     DuplicateContent,
     EmptyFile,
     FileTooLarge,
     InvalidField,
     MissingFile,
     NotAPdf,
+    NotFound,
+    StorageError,
     TooManyFiles,
     UnsupportedExtension,
 )
@@ -45,6 +51,11 @@ log = logging.getLogger(__name__)
 
 PDF_CONTENT_TYPE = "application/pdf"
 _TEXT_FIELDS = ("title", "tags")
+# An upload's reservation covers only the commit of its bytes (a rename, or S3's
+# CompleteMultipartUpload): far shorter than this. After it, the sweeper removes it and its bytes.
+_RESERVATION_WINDOW = timedelta(minutes=15)
+# Clocks of replicas differ a little: an upload gives up this long before the sweeper may act.
+_RESERVATION_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +125,7 @@ async def upload_document(
     key = blob_key_for(document_id)
     received = _Received(policy=policy)
     writer = blobs.open_writer(key, content_type=PDF_CONTENT_TYPE)
+    reservation: Document | None = None
     try:
         await _receive(events, received, writer)
         document = _new_document(document_id, key, owner, received)
@@ -121,21 +133,75 @@ async def upload_document(
         if existing is not None:
             await writer.abort()
             return UploadResult(existing, created=False)
+        # The record before the bytes: a crash from here on leaves a reservation the sweeper finds.
+        reservation = _reservation(document)
+        await documents.reserve(reservation)
         await writer.commit()
     except BaseException:
-        # Shielded: a client that went away cancels this task, but the abort must still run.
+        # Shielded: a client that went away cancels this task, but the clean-up must still run.
         await asyncio.shield(writer.abort())
+        if reservation is not None:
+            await asyncio.shield(_discard(reservation, blobs, documents, maybe_created=False))
         raise
+    assert reservation is not None
+    return await _complete(document, reservation, blobs, documents)
+
+
+async def _complete(
+    document: Document, reservation: Document, blobs: BlobStore, documents: DocumentStore
+) -> UploadResult:
+    """Turn the reservation into the document, or remove what was stored."""
+    assert reservation.work_due_at is not None
+    if utcnow() > reservation.work_due_at - _RESERVATION_MARGIN:
+        # The sweeper may be removing it already: never complete a reservation past its time.
+        await asyncio.shield(_discard(reservation, blobs, documents, maybe_created=False))
+        raise StorageError("storing the file took too long")
     try:
         await documents.create(document)
     except DuplicateContent as exc:
-        await blobs.delete_prefix(document_prefix(document_id))
-        return UploadResult(await documents.get(owner=owner, document_id=exc.existing_id), False)
+        await _discard(reservation, blobs, documents, maybe_created=False)
+        existing = await documents.get(owner=document.owner, document_id=exc.existing_id)
+        return UploadResult(existing, created=False)
     except BaseException:
-        await asyncio.shield(blobs.delete_prefix(document_prefix(document_id)))
+        await asyncio.shield(_discard(reservation, blobs, documents, maybe_created=True))
         raise
     log.info("document.uploaded", extra={"document_id": document.id, "size": document.size})
     return UploadResult(document, created=True)
+
+
+def _reservation(document: Document) -> Document:
+    """The hidden record written before the bytes are committed."""
+    return replace(
+        document,
+        work_state=WorkState.UPLOADING,
+        work_due_at=utcnow() + _RESERVATION_WINDOW,
+    )
+
+
+async def _discard(
+    reservation: Document, blobs: BlobStore, documents: DocumentStore, *, maybe_created: bool
+) -> None:
+    """Remove an upload's bytes and reservation; never raises (the sweeper is the backstop).
+
+    With `maybe_created` the record write may have landed despite the error (a lost response,
+    a cancelled request), and then the bytes are the document's: they go only if the
+    reservation can still be turned into a delete."""
+    try:
+        try:
+            await documents.abandon_reservation(
+                reservation, now=reservation.work_due_at or utcnow()
+            )
+        except NotFound:
+            if maybe_created:
+                return
+        await blobs.delete_prefix(document_prefix(reservation.id))
+        with contextlib.suppress(NotFound):
+            await documents.delete(owner=reservation.owner, document_id=reservation.id)
+    except (DocQueryError, OSError) as exc:
+        log.warning(
+            "upload.discard_failed",
+            extra={"document_id": reservation.id, "error_type": type(exc).__name__},
+        )
 
 
 async def _receive(

@@ -4,6 +4,7 @@ Items (key `pk` only):
 - `DOC#<id>`: the document; `owner` + `created_sk` feed the `owner-created-index` GSI used for
   listing, `work_state` + `work_due_at` the sparse `work-index` GSI the pipeline sweeps.
 - `SHA#<owner>#<sha256>`: makes (owner, bytes) unique and answers the lookup by sha256.
+Reservations and documents being deleted are hidden from every read (dynamodb_hidden.py).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docquery.adapters.aws.dynamodb_hidden import VISIBLE, VISIBLE_VALUES, DynamoDbHiddenRecords
 from docquery.adapters.aws.dynamodb_items import (
     OWNER_CREATED_INDEX,
     deserialize,
@@ -56,7 +58,7 @@ if TYPE_CHECKING:
 _BATCH_GET_ATTEMPTS = 5
 
 
-class DynamoDbDocumentStore(DynamoDbWorkQueue):
+class DynamoDbDocumentStore(DynamoDbWorkQueue, DynamoDbHiddenRecords):
     """Document records in DynamoDB; no Scan anywhere."""
 
     def __init__(self, client: DynamoDBClient, *, table: str) -> None:
@@ -72,7 +74,13 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
                         "Put": {
                             "TableName": self._table,
                             "Item": serialize(item),
-                            "ConditionExpression": "attribute_not_exists(pk)",
+                            # New, or completing the upload's reservation.
+                            "ConditionExpression": (
+                                "attribute_not_exists(pk) OR work_state = :uploading"
+                            ),
+                            "ExpressionAttributeValues": serialize(
+                                {":uploading": WorkState.UPLOADING.value}
+                            ),
                         }
                     },
                     {
@@ -104,7 +112,10 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
         item = await self._get_item(doc_pk(document_id))
         if item is None or item.get("owner") != owner:
             raise NotFound(f"document {document_id} not found")
-        return to_document(item)
+        document = to_document(item)
+        if document.hidden:
+            raise NotFound(f"document {document_id} not found")
+        return document
 
     async def get_many(self, *, owner: str, document_ids: Sequence[str]) -> dict[str, Document]:
         keys: list[Any] = [serialize({"pk": doc_pk(i)}) for i in dict.fromkeys(document_ids)]
@@ -124,7 +135,8 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
                 item = deserialize(raw)
                 if item.get("owner") == owner:
                     document = to_document(item)
-                    found[document.id] = document
+                    if not document.hidden:
+                        found[document.id] = document
             # DynamoDB may hand back part of a batch unprocessed when it is busy.
             pending = response.get("UnprocessedKeys", {}).get(self._table)
             keys = list(pending["Keys"]) if pending else []
@@ -172,7 +184,8 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
             sets.append("tags = :tags, tags_folded = :tags_folded")
             values[":tags"] = list(changes.tags)
             values[":tags_folded"] = folded_tags(changes.tags)
-        condition = "attribute_exists(pk) AND #owner = :owner"
+        condition = f"attribute_exists(pk) AND #owner = :owner AND {VISIBLE}"
+        values |= VISIBLE_VALUES
         if expected_version is not None:
             condition += " AND version = :expected"
             values[":expected"] = expected_version
@@ -192,38 +205,10 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
                 raise translate(exc) from exc
             old: Any = exc.response.get("Item")
             current = deserialize(old) if old else await self._get_item(doc_pk(document_id))
-            if current is None or current.get("owner") != owner:
+            if current is None or current.get("owner") != owner or to_document(current).hidden:
                 raise NotFound(f"document {document_id} not found") from exc
             raise PreconditionFailed("the document changed since that ETag was issued") from exc
         return to_document(deserialize(response["Attributes"]))
-
-    async def delete(self, *, owner: str, document_id: str) -> Document:
-        document = await self.get(owner=owner, document_id=document_id)
-        try:
-            await self._client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": serialize({"pk": doc_pk(document_id)}),
-                            "ConditionExpression": "#owner = :owner",
-                            "ExpressionAttributeNames": {"#owner": "owner"},
-                            "ExpressionAttributeValues": serialize({":owner": owner}),
-                        }
-                    },
-                    {
-                        "Delete": {
-                            "TableName": self._table,
-                            "Key": serialize({"pk": sha_pk(owner, document.sha256)}),
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if error_code(exc) == "TransactionCanceledException":
-                raise NotFound(f"document {document_id} not found") from exc
-            raise translate(exc) from exc
-        return document
 
     async def check(self) -> None:
         try:
@@ -291,8 +276,10 @@ class DynamoDbDocumentStore(DynamoDbWorkQueue):
             # With a filter, DynamoDB counts the items it reads, not the ones it keeps.
             "Limit": query.limit + 1 if not filters else max(query.limit + 1, 100),
         }
-        if filters:
-            request["FilterExpression"] = " AND ".join(filters)
+        # Hidden records are rare: filtered out without reading more per page.
+        request["FilterExpression"] = " AND ".join([VISIBLE, *filters])
+        values |= VISIBLE_VALUES
+        request["ExpressionAttributeValues"] = serialize(values)
         if query.after is not None:
             document_id = query.after.rpartition("#")[2]
             request["ExclusiveStartKey"] = serialize(

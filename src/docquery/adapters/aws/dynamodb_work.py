@@ -1,4 +1,5 @@
-"""The pipeline's side of the DynamoDB document store: claims, fenced writes, expiry."""
+"""The pipeline's side of the DynamoDB document store: claims, fenced writes, expiry, and
+the sweeper's queries for unfinished reservations and deletes."""
 
 from __future__ import annotations
 
@@ -108,6 +109,11 @@ class DynamoDbWorkQueue:
 
     async def expired_leases(self, *, now: datetime, limit: int) -> list[Document]:
         return await self._work_due(WorkState.LEASED, before=now, limit=limit)
+
+    async def hidden_due(self, *, now: datetime, limit: int) -> list[Document]:
+        deleting = await self._work_due(WorkState.DELETING, before=now, limit=limit)
+        uploading = await self._work_due(WorkState.UPLOADING, before=now, limit=limit)
+        return [*deleting, *uploading][:limit]
 
     async def _work_due(self, state: WorkState, *, before: datetime, limit: int) -> list[Document]:
         try:

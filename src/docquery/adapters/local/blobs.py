@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
@@ -73,10 +73,12 @@ class LocalBlobStore:
         return self._blobs.joinpath(*parts)
 
     def _delete_prefix(self, prefix: str) -> None:
-        # Keys are "<folder>/<id>/<name>": a prefix naming a folder removes it whole.
+        # Keys are "<folder>/<id>/<name>": a prefix naming a folder removes it whole. Another
+        # delete of the same folder (a racing request, the sweeper) may remove any part of it
+        # first: what is already gone is what we wanted.
         target = self._path(prefix.rstrip("/"))
         if target.is_dir():
-            shutil.rmtree(target)
+            _remove_tree(target)
         else:
             target.unlink(missing_ok=True)
 
@@ -138,6 +140,22 @@ class LocalBlobWriter:
         if self._tmp_path is not None:
             self._tmp_path.unlink(missing_ok=True)
             self._tmp_path = None
+
+
+def _remove_tree(folder: Path) -> None:
+    """Remove a folder and everything in it, tolerating parts removed by someone else meanwhile."""
+    # os.walk skips folders that vanish under it; bottom-up, so folders are empty when removed.
+    for parent, folders, files in os.walk(folder, topdown=False):
+        for name in files:
+            Path(parent, name).unlink(missing_ok=True)
+        for name in folders:
+            _remove_folder(Path(parent, name))
+    _remove_folder(folder)
+
+
+def _remove_folder(folder: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        folder.rmdir()
 
 
 def _fsync_dir(path: Path) -> None:

@@ -23,6 +23,7 @@ from docquery.domain.documents import (
 from docquery.domain.pipeline_rules import requeued
 from docquery.domain.uploads import fold_tag
 from docquery.errors import (
+    AlreadyExists,
     DocumentBusy,
     DuplicateContent,
     LeaseLost,
@@ -56,6 +57,14 @@ _CLAIM = (
 )
 _LEASED = WorkState.LEASED.value
 _QUEUED = WorkState.QUEUED.value
+_UPLOADING = WorkState.UPLOADING.value
+_DELETING = WorkState.DELETING.value
+# What every read sees: not an upload's reservation, not a document being deleted.
+_VISIBLE = f"(work_state IS NULL OR work_state IN ('{_QUEUED}', '{_LEASED}'))"
+_HIDE = (
+    "UPDATE documents SET work_state = ?, work_due_at = ?, lease_owner = NULL, "
+    "lease_expires_at = NULL, updated_at = ?, version = version + 1 WHERE id = ? AND "
+)
 
 
 class SqliteDocumentStore:
@@ -64,8 +73,18 @@ class SqliteDocumentStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def create(self, document: Document) -> None:
+    async def reserve(self, document: Document) -> None:
         await self._db.run(self._db.transaction, lambda conn: _insert(conn, document))
+
+    async def create(self, document: Document) -> None:
+        def complete(conn: sqlite3.Connection) -> None:
+            # One transaction: a duplicate rolls the removal back, so the reservation stays.
+            conn.execute(
+                "DELETE FROM documents WHERE id = ? AND work_state = ?", (document.id, _UPLOADING)
+            )
+            _insert(conn, document)
+
+        await self._db.run(self._db.transaction, complete)
 
     async def get(self, *, owner: str, document_id: str) -> Document:
         return await self._db.run(self._db.read, lambda conn: _owned(conn, owner, document_id))
@@ -76,19 +95,21 @@ class SqliteDocumentStore:
             return {}
         rows = await self._db.run(
             self._db.query,
-            f"{_SELECT} WHERE owner = ? AND id IN ({', '.join('?' * len(ids))})",
+            f"{_SELECT} WHERE owner = ? AND {_VISIBLE} AND id IN ({', '.join('?' * len(ids))})",
             (owner, *ids),
         )
         return {row["id"]: _to_document(row) for row in rows}
 
     async def find_by_sha256(self, *, owner: str, sha256: str) -> Document | None:
         rows = await self._db.run(
-            self._db.query, f"{_SELECT} WHERE owner = ? AND sha256 = ?", (owner, sha256)
+            self._db.query,
+            f"{_SELECT} WHERE owner = ? AND sha256 = ? AND {_VISIBLE}",
+            (owner, sha256),
         )
         return _to_document(rows[0]) if rows else None
 
     async def list_page(self, query: ListQuery) -> DocumentPage:
-        where, params = ["owner = ?"], [query.owner]
+        where, params = ["owner = ?", _VISIBLE], [query.owner]
         if query.after is not None:
             created, _, document_id = query.after.partition("#")
             where.append("(created_at < ? OR (created_at = ? AND id < ?))")
@@ -135,17 +156,43 @@ class SqliteDocumentStore:
 
         return await self._db.run(self._db.transaction, apply)
 
+    async def mark_deleting(self, *, owner: str, document_id: str, now: datetime) -> Document:
+        sql = f"{_HIDE}owner = ? AND {_VISIBLE} RETURNING {_COLUMNS}"
+        moment = format_timestamp(now)
+        return await self._one(sql, (_DELETING, moment, moment, document_id, owner), document_id)
+
+    async def abandon_reservation(self, document: Document, *, now: datetime) -> Document:
+        sql = f"{_HIDE}work_state = ? AND work_due_at <= ? RETURNING {_COLUMNS}"
+        moment = format_timestamp(now)
+        params = (_DELETING, moment, moment, document.id, _UPLOADING, moment)
+        return await self._one(sql, params, document.id)
+
     async def delete(self, *, owner: str, document_id: str) -> Document:
-        def remove(conn: sqlite3.Connection) -> Document:
-            row = conn.execute(
-                f"DELETE FROM documents WHERE id = ? AND owner = ? RETURNING {_COLUMNS}",  # noqa: S608
-                (document_id, owner),
-            ).fetchone()
+        sql = (
+            "DELETE FROM documents WHERE id = ? AND owner = ? AND work_state IN (?, ?) "  # noqa: S608
+            f"RETURNING {_COLUMNS}"
+        )
+        return await self._one(sql, (document_id, owner, _UPLOADING, _DELETING), document_id)
+
+    async def hidden_due(self, *, now: datetime, limit: int) -> list[Document]:
+        rows = await self._db.run(
+            self._db.query,
+            f"{_SELECT} WHERE work_state IN (?, ?) AND work_due_at <= ? "
+            "ORDER BY work_due_at LIMIT ?",
+            (_UPLOADING, _DELETING, format_timestamp(now), limit),
+        )
+        return [_to_document(row) for row in rows]
+
+    async def _one(self, sql: str, params: Sequence[object], document_id: str) -> Document:
+        """The row a conditional write returns; NotFound if its condition did not hold."""
+
+        def write(conn: sqlite3.Connection) -> Document:
+            row = conn.execute(sql, params).fetchone()
             if row is None:
                 raise NotFound(f"document {document_id} not found")
             return _to_document(row)
 
-        return await self._db.run(self._db.transaction, remove)
+        return await self._db.run(self._db.transaction, write)
 
     async def check(self) -> None:
         try:
@@ -216,17 +263,19 @@ def _insert(conn: sqlite3.Connection, document: Document) -> None:
         conn.execute(_INSERT, [record[name] for name in FIELDS])
     except sqlite3.IntegrityError as exc:
         existing = conn.execute(
-            "SELECT id FROM documents WHERE owner = ? AND sha256 = ?",
+            f"SELECT id FROM documents WHERE owner = ? AND sha256 = ? AND {_VISIBLE}",  # noqa: S608
             (document.owner, document.sha256),
         ).fetchone()
-        if existing is None:
-            raise
-        raise DuplicateContent(existing["id"]) from exc
+        if existing is not None:
+            raise DuplicateContent(existing["id"]) from exc
+        raise AlreadyExists(f"document {document.id} exists") from exc
 
 
 def _owned(conn: sqlite3.Connection, owner: str, document_id: str) -> Document:
     """The owner's document, or NotFound (another owner's id looks exactly like a missing one)."""
-    row = conn.execute(f"{_SELECT} WHERE id = ? AND owner = ?", (document_id, owner)).fetchone()
+    row = conn.execute(
+        f"{_SELECT} WHERE id = ? AND owner = ? AND {_VISIBLE}", (document_id, owner)
+    ).fetchone()
     if row is None:
         raise NotFound(f"document {document_id} not found")
     return _to_document(row)

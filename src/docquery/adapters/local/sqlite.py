@@ -56,6 +56,52 @@ MIGRATIONS: Sequence[str] = (
     CREATE INDEX documents_work ON documents (work_state, work_due_at)
         WHERE work_state IS NOT NULL;
     """,
+    # (owner, sha256) is unique among visible documents only: an upload's reservation and a
+    # document being deleted must not hold the bytes against a new upload. SQLite cannot drop a
+    # table constraint, so the table is rebuilt.
+    """
+    CREATE TABLE documents_new (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        title TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        blob_key TEXT NOT NULL,
+        tags TEXT NOT NULL DEFAULT '[]',
+        status TEXT NOT NULL,
+        page_count INTEGER,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL DEFAULT 1,
+        stage TEXT,
+        pages_done INTEGER,
+        pages_total INTEGER,
+        failure_code TEXT,
+        failure_message TEXT,
+        summary_status TEXT NOT NULL DEFAULT 'pending',
+        summary_failure_code TEXT,
+        summary_failure_message TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        work_state TEXT,
+        work_due_at TEXT,
+        lease_owner TEXT,
+        lease_expires_at TEXT
+    );
+    INSERT INTO documents_new SELECT id, owner, title, filename, content_type, size, sha256,
+        blob_key, tags, status, page_count, created_at, updated_at, version, stage, pages_done,
+        pages_total, failure_code, failure_message, summary_status, summary_failure_code,
+        summary_failure_message, attempts, work_state, work_due_at, lease_owner,
+        lease_expires_at FROM documents;
+    DROP TABLE documents;
+    ALTER TABLE documents_new RENAME TO documents;
+    CREATE INDEX documents_owner_created ON documents (owner, created_at DESC, id DESC);
+    CREATE INDEX documents_work ON documents (work_state, work_due_at)
+        WHERE work_state IS NOT NULL;
+    CREATE UNIQUE INDEX documents_owner_sha256 ON documents (owner, sha256)
+        WHERE work_state IS NULL OR work_state IN ('queued', 'leased');
+    """,
 )
 
 
