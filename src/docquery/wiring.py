@@ -8,9 +8,9 @@ import shutil
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from docquery.adapters.local.blobs import LocalBlobStore
 from docquery.adapters.local.documents import SqliteDocumentStore
@@ -81,8 +81,8 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
         ocr: Ocr | None = None
         session = _aws_session(settings)
         if settings.profile is Profile.AWS:
-            clients = await stack.enter_async_context(open_aws_clients(settings, session))
-            blobs, documents = _aws_stores(settings, clients)
+            clients = _guarded(await stack.enter_async_context(open_aws_clients(settings, session)))
+            blobs, documents = _aws_stores(settings, clients, stack)
             ocr = _ocr(settings, clients)
             index = await _replicated_search_index(settings, stack, clients, blobs, documents)
         else:
@@ -209,16 +209,13 @@ async def open_aws_clients(settings: Settings, session: Any = None) -> AsyncIter
     import aioboto3
     from aiobotocore.config import AioConfig
 
+    from docquery.adapters.aws import outages
+
     session = session or aioboto3.Session(region_name=settings.aws_region)
-    common: dict[str, Any] = {
-        # total_max_attempts counts the first try; botocore's max_attempts would add one.
-        "retries": {"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
-        "connect_timeout": 5,
-        "read_timeout": 60,
-        "max_pool_connections": 32,
-    }
+    attempts = settings.aws_max_attempts
+    # Short timeouts (not Bedrock's long reads): a store that is down is noticed in seconds.
     s3_config = AioConfig(
-        **common,
+        **outages.client_config(read_seconds=outages.S3_READ_SECONDS, attempts=attempts),
         signature_version="s3v4",
         s3={"addressing_style": "path" if settings.aws_endpoint_url else "auto"},
     )
@@ -228,7 +225,13 @@ async def open_aws_clients(settings: Settings, session: Any = None) -> AsyncIter
         )
         dynamodb = await stack.enter_async_context(
             session.client(
-                "dynamodb", config=AioConfig(**common), endpoint_url=settings.aws_endpoint_url
+                "dynamodb",
+                config=AioConfig(
+                    **outages.client_config(
+                        read_seconds=outages.DYNAMODB_READ_SECONDS, attempts=attempts
+                    )
+                ),
+                endpoint_url=settings.aws_endpoint_url,
             )
         )
         textract = None
@@ -245,7 +248,20 @@ async def open_aws_clients(settings: Settings, session: Any = None) -> AsyncIter
         yield AwsClients(s3=s3, dynamodb=dynamodb, textract=textract)
 
 
-def _aws_stores(settings: Settings, clients: AwsClients) -> tuple[BlobStore, DocumentStore]:
+def _guarded(clients: AwsClients) -> AwsClients:
+    """The same clients, every call bounded in time and an outage StoreUnavailable."""
+    from docquery.adapters.aws.outages import GuardedClient
+
+    return replace(
+        clients,
+        s3=cast("S3Client", GuardedClient(clients.s3, store="S3")),
+        dynamodb=cast("DynamoDBClient", GuardedClient(clients.dynamodb, store="DynamoDB")),
+    )
+
+
+def _aws_stores(
+    settings: Settings, clients: AwsClients, stack: AsyncExitStack
+) -> tuple[BlobStore, DocumentStore]:
     from docquery.adapters.aws.dynamodb import DynamoDbDocumentStore
     from docquery.adapters.aws.s3 import S3BlobStore
 
@@ -256,6 +272,8 @@ def _aws_stores(settings: Settings, clients: AwsClients) -> tuple[BlobStore, Doc
         concurrency=settings.s3_upload_concurrency,
         kms_key_id=settings.s3_kms_key_id,
     )
+    # Before the clients close: aborts still being retried stop first.
+    stack.push_async_callback(blobs.close)
     return blobs, DynamoDbDocumentStore(clients.dynamodb, table=settings.dynamodb_table)
 
 
