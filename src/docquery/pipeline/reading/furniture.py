@@ -1,0 +1,122 @@
+"""Page furniture, decided over the whole document: running headers and footers, page numbers,
+patient banners. Marked, never dropped.
+
+Three signs, none of them tied to particular words:
+- repetition: the same line (digits aside) at about the same height on many pages, or, for a
+  line with a label or a number in the top or bottom fifth of the page, at any height there
+  (a banner that moves);
+- page numbers: "Page 2 of 3", "2/3", "- 2 -" or a bare number, alone, in the top or bottom margin;
+- isolation in the margin: a line in the outer 7% of the page, set apart from the body by a gap.
+Tables are never furniture: a lab value "9" in a table is a value.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import re
+from collections import defaultdict
+
+from docquery.pipeline.reading.layout import Item
+
+_PAGE_NUMBER = re.compile(
+    r"^(?:page\s*)?[-\u2013(\[]?\s*\d{1,4}\s*[-\u2013)\]]?(?:\s*(?:of|/)\s*\d{1,4})?$",
+    re.IGNORECASE,
+)
+_DIGITS = re.compile(r"\d+")
+_MARGIN = 0.12  # page numbers are looked for in the outer 12% of the page
+_EDGE = 0.07  # lone lines in the outer 7% are headers and footers
+_BANNER_ZONE = 0.2
+_SAME_HEIGHT = 0.03
+
+
+def mark_furniture(pages: list[list[Item]], heights: list[float]) -> None:
+    """Set `furniture` on the items of every page that are headers, footers, numbers, banners."""
+    repeated = _repeated(pages, heights)
+    for items, height in zip(pages, heights, strict=True):
+        for item in items:
+            if item.table is not None:
+                continue
+            if id(item) in repeated or _page_number(item, height) or _isolated(item, items, height):
+                item.furniture = True
+
+
+def _key(item: Item, height: float) -> str:
+    """The text compared across pages; numbers count as equal only in the margins.
+
+    "Page 2 of 3" and a printed date differ from page to page; a lab line "Sodium: 134" that
+    differs from "Sodium: 140" on the next page only by its number is content.
+    """
+    text = " ".join(item.text.lower().split())
+    position = (item.top + item.bottom) / 2 / height
+    if position < _MARGIN or position > 1 - _MARGIN:
+        return _DIGITS.sub("#", text)
+    return text
+
+
+def _repeated(pages: list[list[Item]], heights: list[float]) -> set[int]:
+    if len(pages) < 2:
+        return set()
+    need = max(2, math.ceil(0.5 * len(pages)))
+    where: dict[str, list[tuple[int, float, Item]]] = defaultdict(list)
+    for number, (items, height) in enumerate(zip(pages, heights, strict=True)):
+        for item in items:
+            if item.table is None and item.text.strip():
+                where[_key(item, height)].append((number, item.top / height, item))
+    marked: set[int] = set()
+    for places in where.values():
+        pages_with = len({n for n, _, _ in places})
+        if pages_with < need:
+            continue
+        positions = sorted(p for _, p, _ in places)
+        for _number, position, item in places:
+            # A banner (name, record number, date of birth) may sit higher on the first page.
+            in_zone = _banner_like(item.text) and (
+                position < _BANNER_ZONE or position > 1 - _BANNER_ZONE
+            )
+            lo = bisect.bisect_left(positions, position - _SAME_HEIGHT)
+            near = bisect.bisect_right(positions, position + _SAME_HEIGHT) - lo
+            if in_zone or near >= need:
+                marked.add(id(item))
+    return marked
+
+
+def _banner_like(text: str) -> bool:
+    return ":" in text or any(c.isdigit() for c in text)
+
+
+def _page_number(item: Item, height: float) -> bool:
+    position = (item.top + item.bottom) / 2 / height
+    if _MARGIN < position < 1 - _MARGIN:
+        return False
+    return bool(_PAGE_NUMBER.match(item.text.strip()))
+
+
+def _isolated(item: Item, items: list[Item], height: float) -> bool:
+    """A line in the outer edge of the page with a clear gap between it and the body."""
+    top, bottom = item.top / height, item.bottom / height
+    if top > _EDGE and bottom < 1 - _EDGE:
+        return False
+    line = max(item.bottom - item.top, 1.0)
+    upper = top <= _EDGE
+    for other in items:
+        if other is item or _same_line(item, other):
+            continue
+        if upper and other.top >= item.top:
+            gap = other.top - item.bottom
+        elif not upper and other.bottom <= item.bottom:
+            gap = item.top - other.bottom
+        else:
+            continue
+        if gap < 1.5 * line and not _edge(other, height, upper):
+            return False
+    return True
+
+
+def _edge(item: Item, height: float, upper: bool) -> bool:
+    return item.top / height <= _EDGE if upper else item.bottom / height >= 1 - _EDGE
+
+
+def _same_line(a: Item, b: Item) -> bool:
+    mid = (a.top + a.bottom) / 2
+    return b.top <= mid <= b.bottom

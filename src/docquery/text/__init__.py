@@ -1,0 +1,1 @@
+"""Pure text helpers that services and adapters both use; imports only docquery.domain."""
