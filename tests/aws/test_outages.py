@@ -257,3 +257,26 @@ async def test_init_sets_a_lifecycle_rule_that_aborts_incomplete_uploads(
         (rule["Status"], rule.get("Filter"), rule.get("AbortIncompleteMultipartUpload"))
         for rule in rules
     ] == [("Enabled", {"Prefix": ""}, {"DaysAfterInitiation": 1})]
+
+
+async def test_a_slow_link_that_keeps_moving_is_not_cut_off(
+    make_harness: HarnessFactory, proxies: dict[str, OutageProxy]
+) -> None:
+    # 1.5 MiB/s: the 5 MiB part takes over 3 s, longer than a call's whole deadline; that must
+    # not count, as the part keeps moving. (The proxy's pace makes the upload take 4 s at least.)
+    async with make_harness(s3_part_size=5 * MiB, s3_upload_concurrency=1) as h:
+        head = make_pdf("slow link")
+        content = head + b"0" * (6 * MiB - len(head))
+        async with app_behind(h, proxies) as client:
+            proxies["s3"].slow(1.5 * MiB)
+            started = time.monotonic()
+            response = await client.post(
+                "/v1/documents", files={"file": ("slow.pdf", content, "application/pdf")}
+            )
+            elapsed = time.monotonic() - started
+            proxies["s3"].slow(None)
+            assert response.status_code == 201, response.text
+            download = await client.get(f"/v1/documents/{response.json()['id']}/content")
+        assert download.content == content
+        assert elapsed > 3.5, elapsed  # the link really was slower than the deadline
+        assert await open_uploads(h.settings) == []

@@ -2,7 +2,8 @@
 
 `refuse()` closes the port (connections are refused, open ones are cut), `stall()` keeps
 accepting but never forwards a byte in either direction (a black hole: nothing is read, nothing
-answered), `restore()` forwards again on the same port.
+answered), `restore()` forwards again on the same port. `slow(rate)` forwards at most `rate` bytes a
+second in each direction, a slow link that keeps moving.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ class OutageProxy:
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._server: asyncio.Server | None = None
         self._port = 0
+        self._rate: float | None = None
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._writers: set[asyncio.StreamWriter] = set()
@@ -41,6 +43,10 @@ class OutageProxy:
     def stall(self) -> None:
         """Accept, then neither read nor answer; the open connections go silent too."""
         self._flowing.clear()
+
+    def slow(self, rate: float | None) -> None:
+        """Forward at most `rate` bytes a second (None: as fast as it goes)."""
+        self._rate = rate
 
     async def restore(self) -> None:
         self._flowing.set()
@@ -76,7 +82,9 @@ class OutageProxy:
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
-            while data := await reader.read(65536):
+            while data := await reader.read(16384):
+                if self._rate:
+                    await asyncio.sleep(len(data) / self._rate)
                 await self._flowing.wait()  # a stall silences open connections too
                 writer.write(data)
                 await writer.drain()

@@ -33,9 +33,14 @@ CALL_SECONDS = 3.0
 CONNECT_SECONDS = 1.0
 # DynamoDB answers in milliseconds: a stalled attempt is retried within the deadline.
 DYNAMODB_READ_SECONDS = 1.5
-# S3 starts answering once it has a request's last byte; on a slow link the bytes still in the
-# socket buffer (a few round trips' worth) travel first, so S3 gets the whole deadline.
-S3_READ_SECONDS = CALL_SECONDS
+# A request body is handed to the kernel faster than a slow link carries it: once botocore has
+# read the last byte, up to this much may still be on its way (Linux's default tcp_wmem
+# maximum), and it is given the time to travel at this rate, at least, before S3 can answer.
+_SOCKET_BUFFER = 4 * 1024 * 1024
+_TAIL_RATE = 1024 * 1024
+# aiohttp's read timeout, which starts once a body is written: longer than any body's tail.
+# Calls without a body are held to CALL_SECONDS all the same.
+S3_READ_SECONDS = CALL_SECONDS + _SOCKET_BUFFER / _TAIL_RATE + 1
 OUTAGES = (BotoCoreError, aiohttp.ClientError, TimeoutError)
 _THROTTLED = frozenset(
     {
@@ -141,11 +146,16 @@ class _GuardedPaginator:
 
 
 async def _until_idle(call: Awaitable[T], body: ProgressBody, idle: float) -> T:
-    """Await `call`; TimeoutError once `body` has not been read for `idle` seconds."""
+    """Await `call`; TimeoutError once `body` has not been read for `idle` seconds (plus the
+    time its tail needs to travel, once it has been read to the end)."""
+    with body.getbuffer() as view:
+        size = len(view)
+    tail = min(size, _SOCKET_BUFFER) / _TAIL_RATE
     task = asyncio.ensure_future(call)
     try:
         while not task.done():
-            left = body.moved_at + idle - time.monotonic()
+            allowed = idle + tail if body.tell() >= size else idle
+            left = body.moved_at + allowed - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the request body stopped moving")
             await asyncio.wait({task}, timeout=left)
