@@ -12,8 +12,10 @@ from docquery.pipeline.reading.layout import Item
 _LIST = re.compile(
     r"^(?:[\u2022\u25e6\u25aa\u2023\u2219\u00b7\u2013\u2014*-]|\(?\d{1,2}[.)]|\(?[a-z][.)])\s+\S"
 )
-# A label: at most six words starting with a letter, no sentence punctuation, not a clock time.
-_KEY_VALUE = re.compile(r"^(?P<key>[A-Za-z][^:.;!?]{0,48}?[^\d\s:]):\s+(?P<value>\S.*)$")
+# A label: at most six words starting with a letter, no sentence punctuation.
+_KEY_VALUE = re.compile(r"^(?P<key>[A-Za-z][^:.;!?]{0,48}?[^\s:]):\s+(?P<value>\S.*)$")
+_CLOCK = re.compile(r"\d$")
+_MINUTES = re.compile(r"^\d\d\b")
 _TRAILING = re.compile(r"[\s:]+$")
 BIG = 1.15
 
@@ -72,6 +74,8 @@ def key_value(text: str) -> tuple[str, str] | None:
     match = _KEY_VALUE.match(text.strip())
     if match is None or len(match.group("key").split()) > 6:
         return None
+    if _CLOCK.search(match.group("key")) and _MINUTES.match(match.group("value")):
+        return None  # "at 10:02 ...": a time, not a label ("Free T4: 0.96" is a label)
     return match.group("key").strip(), match.group("value").strip()
 
 

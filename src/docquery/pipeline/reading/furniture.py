@@ -37,7 +37,11 @@ def mark_furniture(pages: list[list[Item]], heights: list[float]) -> None:
         for item in items:
             if item.table is not None:
                 continue
-            if id(item) in repeated or _page_number(item, height) or _isolated(item, items, height):
+            if (
+                id(item) in repeated
+                or _page_number(item, items, height)
+                or _isolated(item, items, height)
+            ):
                 item.furniture = True
 
 
@@ -85,11 +89,17 @@ def _banner_like(text: str) -> bool:
     return ":" in text or any(c.isdigit() for c in text)
 
 
-def _page_number(item: Item, height: float) -> bool:
-    position = (item.top + item.bottom) / 2 / height
-    if _MARGIN < position < 1 - _MARGIN:
+def _page_number(item: Item, items: list[Item], height: float) -> bool:
+    """ "Page 2 of 3" or "2/3" in the margin; a bare number only alone on its line at the edge."""
+    text = item.text.strip()
+    if not _PAGE_NUMBER.match(text):
         return False
-    return bool(_PAGE_NUMBER.match(item.text.strip()))
+    position = (item.top + item.bottom) / 2 / height
+    if text.isdigit() or text.strip("-\u2013()[] ").isdigit():
+        # A lone "9" near the top may be a lab value in a row whose other cells are apart.
+        alone = not any(o is not item and _same_line(item, o) for o in items)
+        return alone and (position < _EDGE or position > 1 - _EDGE)
+    return position < _MARGIN or position > 1 - _MARGIN
 
 
 def _isolated(item: Item, items: list[Item], height: float) -> bool:

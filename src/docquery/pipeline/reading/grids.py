@@ -146,7 +146,8 @@ def _ruled_table(
     words = [w for line in lines for s in line.segments for w in s.words]
     if not words:
         return None
-    if len(cols_x) < 3:
+    ruled_columns = len(cols_x) >= 3
+    if not ruled_columns:
         cols = _columns_from_text([s for line in lines for s in line.segments])
         cols_x = [box[0]] + [(a[1] + b[0]) / 2 for a, b in itertools.pairwise(cols)] + [box[2]]
     if len(cols_x) - 1 < 2:
@@ -155,6 +156,10 @@ def _ruled_table(
     per_band = [
         [line for line in lines if a <= (line.top + line.bottom) / 2 <= b] for a, b in bands
     ]
+    if not ruled_columns and sum(len(b) == 1 for b in per_band) < 0.7 * len(per_band):
+        # Rules without a vertical grid that do not part every row (a rule under each header,
+        # one under each table): the column alignment finds these tables, one by one.
+        return None
     if len(bands) < 4 and any(len(b) > 1 for b in per_band):
         # Few rules (an outer box, a rule under the header): each text line is a row.
         grid_rows = [[line] for line in lines]
@@ -251,8 +256,8 @@ def _close(above: Line, below: Line) -> bool:
 
 def _aligned_table(run: list[Line]) -> TableFound | None:
     wide = [line for line in run if len(line.segments) >= _MIN_COLUMNS]
-    if len(run) < 3 or len(wide) < 2:
-        return None
+    if len(wide) < 2 or (len(run) < 3 and len(wide) < len(run)):
+        return None  # two lines make a table only if both split into three or more cells
     segments = [s for line in run for s in line.segments]
     if sum(s.text.endswith(":") for s in segments) > 0.3 * len(segments):
         return None  # label: value pairs laid out in columns (a patient banner), not a table
