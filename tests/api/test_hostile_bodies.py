@@ -13,10 +13,13 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fastapi.routing import APIRoute
 
+from docquery.api.auth_gate import API_PREFIX
+from docquery.api.deps import get_principal
 from docquery.domain.documents import new_document_id
 from docquery.domain.ids import is_document_id
-from support.api import assert_problem, upload_ok
+from support.api import api_routes, assert_problem, upload_ok
 from support.harness import Harness, HarnessFactory
 from support.pdfs import make_pdf
 from support.settings import ALICE_KEY
@@ -35,6 +38,9 @@ JSON_ROUTES = [
 class CountingBody:
     """A request body as uvicorn delivers it, counting how often the app asks for more."""
 
+    # Far over every cap: an app that reads this much would read the client's 150 MiB too.
+    GIVE_AT_MOST = 4 * MiB
+
     def __init__(self, chunks: Iterator[bytes]) -> None:
         self.chunks = chunks
         self.reads = 0
@@ -42,11 +48,11 @@ class CountingBody:
 
     async def receive(self) -> dict[str, Any]:
         self.reads += 1
-        chunk = next(self.chunks, None)
-        if chunk is None:
-            await asyncio.Event().wait()  # a body that never finishes
-        assert chunk is not None
+        await asyncio.sleep(0)  # as a socket would, let the loop run between chunks
+        chunk = next(self.chunks)
         self.bytes += len(chunk)
+        if self.bytes > self.GIVE_AT_MOST:
+            raise AssertionError(f"the app read over {self.GIVE_AT_MOST} bytes of the body")
         return {"type": "http.request", "body": chunk, "more_body": True}
 
 
@@ -216,3 +222,19 @@ def test_new_ids_have_the_shape_requests_and_logs_check() -> None:
     assert all(is_document_id(new_document_id()) for _ in range(100))
     for other in (NAME, "0123456789abcdef", "0" * 31 + "G", "0" * 32 + "\n", "0" * 33):
         assert not is_document_id(other)
+
+
+@EMBEDDED
+async def test_every_route_that_needs_a_principal_is_behind_the_auth_gate(harness: Harness) -> None:
+    # The gate checks keys on API_PREFIX only; a route elsewhere would read its body first.
+    guarded = [
+        route.path
+        for route in api_routes(harness.app)
+        if isinstance(route, APIRoute) and _needs_principal(route.dependant)
+    ]
+    assert len(guarded) >= 10
+    assert all(path.startswith(f"{API_PREFIX}/") for path in guarded), guarded
+
+
+def _needs_principal(dependant: Any) -> bool:
+    return any(dep.call is get_principal or _needs_principal(dep) for dep in dependant.dependencies)
