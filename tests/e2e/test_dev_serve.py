@@ -184,3 +184,33 @@ def test_start_line_names_the_url_the_docs_and_the_data_dir(
     [line] = [line for line in starts if url in line]
     assert f"{url}/docs" in line
     assert str((tmp_path / "data").resolve()) in line
+
+
+def test_the_subprocess_fallback_passes_sigterm_on() -> None:
+    """Where exec is not used (Windows), SIGTERM to the wrapper still stops its child."""
+    child = "import time; print('up', flush=True); time.sleep(120)"
+    wrapper = (
+        "import sys; sys.path.insert(0, sys.argv[1]); import dev; "
+        f"sys.exit(dev._run_forwarding([sys.executable, '-c', {child!r}]))"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", wrapper, str(DEV.parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    tree: set[int] = set()
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == "up"
+        tree = descendants(process.pid)
+        assert tree
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+        wait_until(lambda: not any(alive(pid) for pid in tree), timeout=15, what="the child")
+    finally:
+        for pid in {process.pid, *tree}:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
