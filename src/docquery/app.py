@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from docquery import __version__
-from docquery.api import bulk, documents, health, processing, search
+from docquery.api import bulk, documents, health, processing, search, uploads
 from docquery.api.auth_gate import AuthGateMiddleware
 from docquery.api.body_limits import BodyLimitMiddleware, BodyLimits
 from docquery.api.docs import install_docs
@@ -50,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(documents.router)
     app.include_router(processing.router)
     app.include_router(search.router)
+    app.include_router(uploads.router)
     # The last added runs first: request id, CORS, the auth gate (an anonymous body is never
     # read, whatever its size), the body limits, then routing.
     app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.of(settings))

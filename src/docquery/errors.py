@@ -138,6 +138,24 @@ class DocumentBusy(Conflict):
     code, title = "document_busy", "Document is being processed"
 
 
+class UploadNotReceived(Conflict):
+    """A direct upload's completion was called before its file reached the bucket."""
+
+    code, title = "upload_not_received", "Upload not received"
+
+
+class UploadExpired(DocQueryError):
+    """A direct upload was not completed while its reservation lasted."""
+
+    status, code, title = 410, "upload_expired", "Upload expired"
+
+
+class DirectUploadsUnavailable(DocQueryError):
+    """Presigned uploads need a bucket (the aws profile)."""
+
+    status, code, title = 501, "direct_uploads_unavailable", "Direct uploads unavailable"
+
+
 class NotReady(Conflict):
     code, title = "not_ready", "Not ready"
 

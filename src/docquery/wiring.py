@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
 
     from docquery.adapters.local.search import SqliteSearchIndex
+    from docquery.services.presigned_uploads import DirectUploadPorts
 
 
 class Authenticator(Protocol):
@@ -56,6 +57,8 @@ class Services:
     upload_policy: UploadPolicy
     language_model: LanguageModel | None = None
     pipeline: Pipeline | None = None
+    # Presigned POSTs straight to the bucket (the aws profile only).
+    direct_uploads: DirectUploadPorts | None = None
 
     def notify_pipeline(self) -> None:
         """Tell this replica's pipeline that work is due (no-op where it does not run)."""
@@ -79,10 +82,16 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
     """
     async with AsyncExitStack() as stack:
         ocr: Ocr | None = None
+        direct: DirectUploadPorts | None = None
+        policy = UploadPolicy(
+            max_file_size=int(settings.max_file_size),
+            allowed_extensions=tuple(settings.allowed_extensions),
+        )
         session = _aws_session(settings)
         if settings.profile is Profile.AWS:
             clients = _guarded(await stack.enter_async_context(open_aws_clients(settings, session)))
             blobs, documents = _aws_stores(settings, clients, stack)
+            direct = _direct_uploads(settings, clients, blobs, documents, policy)
             ocr = _ocr(settings, clients)
             index = await _replicated_search_index(settings, stack, clients, blobs, documents)
         else:
@@ -105,12 +114,10 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
                 else NoAuthenticator()
             ),
             cursors=CursorCodec(_secret(settings)),
-            upload_policy=UploadPolicy(
-                max_file_size=int(settings.max_file_size),
-                allowed_extensions=tuple(settings.allowed_extensions),
-            ),
+            upload_policy=policy,
             language_model=model,
             pipeline=runner,
+            direct_uploads=direct,
         )
 
 
@@ -275,6 +282,28 @@ def _aws_stores(
     # Before the clients close: aborts still being retried stop first.
     stack.push_async_callback(blobs.close)
     return blobs, DynamoDbDocumentStore(clients.dynamodb, table=settings.dynamodb_table)
+
+
+def _direct_uploads(
+    settings: Settings,
+    clients: AwsClients,
+    blobs: BlobStore,
+    documents: DocumentStore,
+    policy: UploadPolicy,
+) -> DirectUploadPorts:
+    from docquery.adapters.aws.dynamodb_uploads import DynamoDbUploadTickets
+    from docquery.adapters.aws.s3_direct import S3UploadBucket
+    from docquery.services.presigned_uploads import DirectUploadPorts
+
+    return DirectUploadPorts(
+        blobs=blobs,
+        documents=documents,
+        tickets=DynamoDbUploadTickets(clients.dynamodb, table=settings.dynamodb_table),
+        bucket=S3UploadBucket(
+            clients.s3, bucket=settings.s3_bucket, kms_key_id=settings.s3_kms_key_id
+        ),
+        policy=policy,
+    )
 
 
 async def _embedded_stores(
