@@ -74,11 +74,15 @@ class AwsClients:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, pipeline: bool = False, search_copy: bool = True
+) -> AsyncIterator[Services]:
     """Open every client and store for the active profile; close them all on exit.
 
     With `pipeline`, this process also runs the processing pipeline (the server does when
-    PIPELINE_ENABLED is set; commands and inspecting tests do not).
+    PIPELINE_ENABLED is set; commands and inspecting tests do not). Without `search_copy`, an
+    aws process only publishes its index changes and never builds or follows a searchable copy
+    (the Lambda processing function: it answers no searches).
     """
     async with AsyncExitStack() as stack:
         ocr: Ocr | None = None
@@ -93,7 +97,9 @@ async def open_services(settings: Settings, *, pipeline: bool = False) -> AsyncI
             blobs, documents = _aws_stores(settings, clients, stack)
             direct = _direct_uploads(settings, clients, blobs, documents, policy)
             ocr = _ocr(settings, clients)
-            index = await _replicated_search_index(settings, stack, clients, blobs, documents)
+            index = await _replicated_search_index(
+                settings, stack, clients, blobs, documents, follow=search_copy
+            )
         else:
             blobs, documents = await _embedded_stores(settings, stack)
             index = await _search_index(settings.data_dir / "search.sqlite3", settings, stack)
@@ -334,6 +340,8 @@ async def _replicated_search_index(
     clients: AwsClients,
     blobs: BlobStore,
     documents: DocumentStore,
+    *,
+    follow: bool = True,
 ) -> SearchIndex:
     """This task's copy of the index, on its own disk, built from the records at start and then
     kept in step with the other tasks' through the table's change feed."""
@@ -352,8 +360,9 @@ async def _replicated_search_index(
         owners=settings.api_keys.keys(),
         poll_seconds=settings.search_poll_seconds,
     )
-    await index.start()
-    stack.push_async_callback(index.stop)
+    if follow:
+        await index.start()
+        stack.push_async_callback(index.stop)
     return index
 
 

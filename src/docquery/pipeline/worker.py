@@ -55,6 +55,11 @@ class Pipeline:
         self._running: dict[asyncio.Task[None], LeaseKeeper] = {}
         self._loops: list[asyncio.Task[None]] = []
 
+    @property
+    def in_flight(self) -> int:
+        """Documents being processed now (a Lambda invocation waits for none to be left)."""
+        return len(self._running)
+
     def notify(self) -> None:
         """New work may be due (an upload, a reprocess): look now instead of at the next poll."""
         self._wake.set()
