@@ -228,13 +228,18 @@ def make_passages(page: PageReading, *, max_chars: int = 1200) -> list[Passage]:
         if (
             block.kind in (BlockKind.HEADING, BlockKind.TABLE)
             or (group and group[0].kind is BlockKind.TABLE)
-            or (group and block.section != group[-1].section)
+            or (group and block.section != _inner(group[-1]))
             or size + len(block.text) > max_chars
         ):
             flush()
         group.append(block)
     flush()
     return passages
+
+
+def _inner(block: Block) -> tuple[str, ...]:
+    """The section a block opens (a heading) or stands in."""
+    return (*block.section, block.text) if block.kind is BlockKind.HEADING else block.section
 
 
 def _passage(number: int, blocks: list[Block]) -> Passage:
@@ -245,7 +250,7 @@ def _passage(number: int, blocks: list[Block]) -> Passage:
         max(b[2] for b in boxes),
         max(b[3] for b in boxes),
     )
-    section = blocks[-1].section
+    section = _inner(blocks[-1])
     return Passage(
         page=number,
         text="\n".join(b.text for b in blocks),
