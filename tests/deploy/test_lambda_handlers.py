@@ -47,7 +47,6 @@ def lambda_env(
         "AWS_MAX_ATTEMPTS": "2",
         "S3_BUCKET": settings.s3_bucket,
         "DYNAMODB_TABLE": settings.dynamodb_table,
-        "SEARCH_WORKERS": "0",
         "LANGUAGE_MODEL": "local",
     }
     monkeypatch.chdir(tmp_path)  # no .env of the repository
