@@ -6,12 +6,10 @@ import ipaddress
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AliasChoices, ByteSize, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-from docquery.cpus import usable_cpus
 
 OWNER_PATTERN = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
@@ -125,11 +123,6 @@ class Settings(BaseSettings):
         5_000_000, ge=1000, validation_alias=_env("MAX_EXTRACTED_CHARS")
     )
     textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
-    # Processes that score a search side by side (0: score on a thread of the server; auto:
-    # one per CPU this process may use (cpus.py), up to 4, when it may use at least two).
-    search_workers: Annotated[int, Field(ge=0, le=16)] | Literal["auto"] = Field(
-        "auto", validation_alias=_env("SEARCH_WORKERS")
-    )
     # aws profile: how often a task reads the other tasks' search index changes.
     search_poll_seconds: float = Field(
         1.0, gt=0, le=60, validation_alias=_env("SEARCH_POLL_SECONDS")
@@ -206,13 +199,6 @@ class Settings(BaseSettings):
         """Of the shutdown budget, what in-flight requests get; the rest hands pipeline work
         back (PIPELINE_STOP_SECONDS) and stops the extraction workers (a few seconds)."""
         return max(1, self.shutdown_timeout - PIPELINE_STOP_SECONDS - EXTRACTOR_STOP_SECONDS)
-
-    @property
-    def effective_search_workers(self) -> int:
-        if self.search_workers != "auto":
-            return self.search_workers
-        cores = usable_cpus()  # not os.cpu_count(): in a 1-vCPU task that is the host's
-        return min(4, cores) if cores >= 2 else 0
 
     @property
     def effective_language_model(self) -> LanguageModelChoice:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from types_aiobotocore_dynamodb import DynamoDBClient
     from types_aiobotocore_s3 import S3Client
 
-    from docquery.adapters.local.search import SqliteSearchIndex
+    from docquery.adapters.local.search import TantivySearchIndex
     from docquery.services.presigned_uploads import DirectUploadPorts
 
 
@@ -102,7 +102,8 @@ async def open_services(
             )
         else:
             blobs, documents = await _embedded_stores(settings, stack)
-            index = await _search_index(settings.data_dir / "search.sqlite3", settings, stack)
+            index = await _search_index(settings.data_dir / "search", stack)
+            await _reconcile_search_index(settings, index, blobs, documents)
         model = await _language_model(settings, stack, session)
         runner = (
             await _start_pipeline(settings, stack, blobs, documents, index, model, ocr)
@@ -324,14 +325,25 @@ async def _embedded_stores(
     return blobs, SqliteDocumentStore(database)
 
 
-async def _search_index(path: Path, settings: Settings, stack: AsyncExitStack) -> SqliteSearchIndex:
-    """The SQLite FTS5 index, in a file of its own."""
-    from docquery.adapters.local.search import SqliteSearchIndex
+async def _search_index(root: Path, stack: AsyncExitStack) -> TantivySearchIndex:
+    """The Tantivy index (one per owner, under `root`)."""
+    from docquery.adapters.local.search import TantivySearchIndex
 
-    index = SqliteSearchIndex(path, workers=settings.effective_search_workers)
+    index = TantivySearchIndex(root)
     await index.open()
     stack.push_async_callback(index.close)
     return index
+
+
+async def _reconcile_search_index(
+    settings: Settings, index: SearchIndex, blobs: BlobStore, documents: DocumentStore
+) -> None:
+    """What a crash between commits (or a lost index) left out, from the records and pages."""
+    from docquery.domain.principals import LOCAL_OWNER
+    from docquery.services.reindex import reconcile
+
+    owners = list(settings.api_keys) if settings.auth is AuthMode.API_KEY else [LOCAL_OWNER]
+    await reconcile(index, documents, blobs, owners=owners)
 
 
 async def _replicated_search_index(
@@ -350,7 +362,7 @@ async def _replicated_search_index(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="search-", dir=settings.data_dir))
     stack.callback(shutil.rmtree, folder, ignore_errors=True)
-    local = await _search_index(folder / "search.sqlite3", settings, stack)
+    local = await _search_index(folder, stack)
     index = ReplicatedSearchIndex(
         local,
         clients.dynamodb,

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import tantivy
 from test_crash_recovery import Server, free_port, wait_until
 
 from docquery.domain.documents import utcnow
@@ -46,8 +47,13 @@ def blob_folders(data_dir: Path) -> set[str]:
 
 
 def indexed(data_dir: Path) -> set[str]:
-    with sqlite3.connect(f"file:{data_dir / 'search.sqlite3'}?mode=ro", uri=True) as conn:
-        return {row[0] for row in conn.execute("SELECT id FROM indexed_documents")}
+    """Every document the search index (each owner's, as last committed) holds."""
+    found: set[str] = set()
+    for owner_file in (data_dir / "search").glob("*/owner"):
+        searcher = tantivy.Index.open(str(owner_file.parent)).searcher()
+        hits = searcher.search(tantivy.Query.all_query(), max(1, searcher.num_docs)).hits
+        found.update(str(searcher.doc(address)["document_id"][0]) for _, address in hits)
+    return found
 
 
 class Uploaders:

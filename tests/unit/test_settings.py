@@ -8,7 +8,6 @@ import pytest
 from pydantic import AliasChoices, ValidationError
 
 from docquery.app import create_app
-from docquery.cpus import usable_cpus
 from docquery.settings import AuthMode, Profile, Settings, is_loopback
 from docquery.settings_checks import SERVING, InvalidSettings, check_serving, load_settings
 from support.settings import API_KEYS, TEST_SECRET
@@ -176,15 +175,3 @@ def test_env_example_lists_every_setting_and_nothing_else() -> None:
         every.update(names)
     assert primary <= listed, primary - listed
     assert listed <= every, listed - every
-
-
-@pytest.mark.parametrize(("value", "workers"), [("auto", None), ("0", 0), ("3", 3)])
-def test_search_workers_default_to_the_usable_cpus(
-    value: str, workers: int | None, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SEARCH_WORKERS", value)
-    cores = usable_cpus()
-    expected = workers if workers is not None else (min(4, cores) if cores >= 2 else 0)
-    assert make().effective_search_workers == expected
-    with pytest.raises(ValidationError):
-        make(search_workers="many")

@@ -44,5 +44,9 @@ class SearchIndex(Protocol):
         """Every indexed document's id, with its owner."""
         ...
 
+    async def indexed_documents(self) -> dict[str, SearchableDocument]:
+        """Every indexed document, with the title, tags and time it was indexed with."""
+        ...
+
     async def check(self) -> None:
         """Raise StoreUnavailable unless the index answers."""

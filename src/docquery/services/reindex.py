@@ -14,8 +14,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
-from docquery.domain.documents import DocumentStatus, ListQuery
-from docquery.domain.search import searchable
+from docquery.domain.documents import Document, DocumentStatus, ListQuery
+from docquery.domain.search import SearchableDocument, searchable
 from docquery.errors import DocQueryError, NotFound
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.search import SearchIndex
@@ -95,6 +95,52 @@ async def rebuild(
         extra={"count": len(seen), "duration_ms": round((time.monotonic() - started) * 1000)},
     )
     return seen
+
+
+async def reconcile(
+    index: SearchIndex, documents: DocumentStore, blobs: BlobStore, *, owners: Iterable[str]
+) -> int:
+    """Bring the index in line with the records at start, by document: what is indexed as its
+    record says now is left alone; the rest is brought up to date (indexed from its stored
+    pages, edited, or removed). The number of documents that needed it."""
+    started = time.monotonic()
+    indexed = await index.indexed_documents()
+    slots = asyncio.Semaphore(CONCURRENCY)
+    changed = 0
+
+    async def one(owner: str, document_id: str) -> None:
+        nonlocal changed
+        changed += 1
+        async with slots:
+            await bring_up_to_date(index, documents, blobs, owner=owner, document_id=document_id)
+
+    seen: set[str] = set()
+    for owner in sorted(set(owners) | {d.owner for d in indexed.values()}):
+        after: str | None = None
+        while True:
+            page = await documents.list_page(ListQuery(owner=owner, limit=100, after=after))
+            stale = [d for d in page.items if not _in_line(indexed.get(d.id), d)]
+            await asyncio.gather(*(one(d.owner, d.id) for d in stale))
+            seen.update(d.id for d in page.items)
+            if not page.has_more or not page.items:
+                break
+            after = page.items[-1].sort_key
+    await asyncio.gather(*(one(d.owner, i) for i, d in indexed.items() if i not in seen))
+    log.info(
+        "search.reconciled",
+        extra={"count": changed, "duration_ms": round((time.monotonic() - started) * 1000)},
+    )
+    return changed
+
+
+def _in_line(indexed: SearchableDocument | None, record: Document) -> bool:
+    """Whether the index holds the document as its record says (a failed one: not at all)."""
+    if record.status is DocumentStatus.FAILED:
+        return indexed is None
+    if indexed is None:
+        # Not indexed: in line until it has pages to index (processing will index them).
+        return record.status is not DocumentStatus.READY
+    return indexed == searchable(record)
 
 
 async def _once(step: Callable[[], Awaitable[T]]) -> T:

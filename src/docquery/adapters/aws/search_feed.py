@@ -1,4 +1,4 @@
-"""ReplicatedSearchIndex: the aws profile's SearchIndex, one SQLite FTS5 copy per task.
+"""ReplicatedSearchIndex: the aws profile's SearchIndex, one Tantivy copy per task.
 
 Every ECS task keeps the index on its own disk and answers searches from it. Whatever changes
 the index in one task (the pipeline indexing a document, an edit, a delete) is also written to
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docquery.adapters.aws.dynamodb_items import CHANGES_INDEX, deserialize, serialize, translate
-from docquery.adapters.local.search import SqliteSearchIndex
+from docquery.adapters.local.search import TantivySearchIndex
 from docquery.domain.documents import format_timestamp, utcnow
 from docquery.domain.processing import Page
 from docquery.domain.search import (
@@ -70,11 +70,11 @@ class FeedItem:
 
 
 class ReplicatedSearchIndex:
-    """A local FTS5 index per task, kept in step with every other task's through the feed."""
+    """A local Tantivy index per task, kept in step with every other task's through the feed."""
 
     def __init__(
         self,
-        local: SqliteSearchIndex,
+        local: TantivySearchIndex,
         client: DynamoDBClient,
         *,
         table: str,
@@ -134,6 +134,9 @@ class ReplicatedSearchIndex:
 
     async def indexed_owners(self) -> dict[str, str]:
         return await self._local.indexed_owners()
+
+    async def indexed_documents(self) -> dict[str, SearchableDocument]:
+        return await self._local.indexed_documents()
 
     async def check(self) -> None:
         await self._local.check()

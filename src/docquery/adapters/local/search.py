@@ -1,263 +1,287 @@
-"""SqliteSearchIndex: pages in an SQLite FTS5 table, ranked by BM25 with Porter stemming."""
+"""TantivySearchIndex: pages in a Tantivy index per owner, ranked by BM25 with English stemming.
+
+The embedded SearchIndex, and each aws task's local copy. Searches run on reader threads
+against the last committed state; writes go through one writer thread in batches
+(search_store). Tantivy scores with block-max WAND, skipping pages that cannot reach the top,
+so a search costs milliseconds in the server's own process, without worker processes.
+"""
 
 from __future__ import annotations
 
-import json
-import sqlite3
-from collections.abc import Sequence
-from functools import partial
-from itertools import chain
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
-from docquery.adapters.local.search_sql import (
-    Ranked,
-    document_hits,
-    documents_of,
-    owner_token,
-    page_hits,
-    ranked,
-    rowid_bounds,
-    search_documents,
-    split_rowids,
+from tantivy import DocAddress, Index, Searcher
+
+from docquery.adapters.local.search_schema import (
+    StoredPassage,
+    include_stems,
+    pages_of,
+    passage_document,
+    read_record,
+    record_document,
+    search_query,
+    stored,
 )
-from docquery.adapters.local.search_workers import SearchWorkers
-from docquery.adapters.local.sqlite import Database, ReadPool
-from docquery.domain.documents import format_timestamp
+from docquery.adapters.local.search_store import Batches, OwnerIndex, OwnerIndexes
 from docquery.domain.processing import Page
 from docquery.domain.search import (
     Clause,
+    DocumentHit,
     DocumentHitPage,
     HitPage,
+    PageHit,
     SearchableDocument,
     SearchFilters,
     SearchQuery,
     SearchTerms,
 )
-from docquery.domain.uploads import fold_tag
 from docquery.errors import StoreUnavailable
+from docquery.text.snippets import snippet
 
-# group=document: the most top pages looked through for enough documents before grouping all
-# the matches in one scan instead.
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+# group=document: the most top pages looked through for enough documents before grouping
+# every match instead.
 MAX_GROUPED_PAGES = 5000
-# What readiness searches for: an owner no principal can be (NUL is in no key name), so the
-# probe scores nothing and costs next to nothing, yet takes every step a search takes.
-READINESS_PROBE = SearchQuery(
-    owner="\x00readiness",
-    terms=SearchTerms(include=(Clause(("readiness",)),)),
-    filters=SearchFilters(),
-    limit=1,
-)
-
-# The index is derived data in a file of its own: its writes never queue behind the records'.
-SEARCH_MIGRATIONS: Sequence[str] = (
-    """
-    CREATE TABLE indexed_documents (
-        id TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        title TEXT NOT NULL,
-        tags TEXT NOT NULL,
-        created_at TEXT NOT NULL
-    );
-    CREATE INDEX indexed_documents_owner ON indexed_documents (owner, created_at);
-    CREATE TABLE indexed_pages (
-        rowid INTEGER PRIMARY KEY,
-        document_id TEXT NOT NULL REFERENCES indexed_documents (id) ON DELETE CASCADE,
-        page INTEGER NOT NULL,
-        UNIQUE (document_id, page)
-    );
-    CREATE VIRTUAL TABLE page_text USING fts5(
-        title, body, owner, tokenize = 'porter unicode61 remove_diacritics 2'
-    );
-    """,
-    # Tags are kept casefolded, so a filter matches in any case (sqlite.add_functions).
-    """
-    UPDATE indexed_documents SET tags = (
-        SELECT json_group_array(casefold(value)) FROM json_each(indexed_documents.tags)
-    );
-    """,
-)
+READER_THREADS = 2
+# What readiness searches for, in every owner's index: it takes every step a search takes.
+READINESS_TERMS = SearchTerms(include=(Clause(("readiness",)),))
 
 
-class SqliteSearchIndex:
-    """The embedded SearchIndex; also each task's local index on the aws profile.
+class TantivySearchIndex:
+    """A Tantivy index per owner under `root` (search_store), behind the SearchIndex port."""
 
-    Writes go through one connection on its own thread; reads through read-only connections.
-    BM25 scoring of every matching page is the cost of a search (about a microsecond a page:
-    a ten-word query matches half of a 50,000-page library), so with `workers` a search is
-    split into rowid ranges scored side by side in worker processes, one per core. Threads
-    would not do: measured, two threads scoring halves take longer than one doing it all (they
-    contend inside SQLite), two processes half as long. FTS5 takes its statistics from the whole
-    table whatever the range, so the merged ranking is exact.
-    """
-
-    def __init__(self, path: Path, *, workers: int = 0) -> None:
-        self._path = path
-        self._db = Database(path, SEARCH_MIGRATIONS)
-        self._reads = ReadPool(path, 2)
-        self._workers = SearchWorkers(path, workers)
+    def __init__(self, root: Path) -> None:
+        self._indexes = OwnerIndexes(root)
+        self._writes = Batches(self._indexes)
+        self._reads = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="search-reader")
+        self._owner_of: dict[str, str] = {}  # every indexed document's owner
 
     async def open(self) -> None:
-        await self._db.open()
+        await self._writes.call(lambda indexes: indexes.open())
+        await self._load_owners()
 
     async def close(self) -> None:
-        await self._workers.close()
-        await self._reads.close()
-        await self._db.close()
+        await self._writes.close()
+        self._reads.shutdown(wait=True)
+
+    async def _load_owners(self) -> None:
+        def load(indexes: OwnerIndexes) -> dict[str, str]:
+            return {
+                document_id: owner
+                for owner in indexes.owners()
+                for document_id, _ in indexes.records(owner)
+            }
+
+        self._owner_of = await self._writes.call(load)
+
+    async def _write(self, write: Callable[[OwnerIndexes], None]) -> None:
+        try:
+            await self._writes.run(write)
+        except Exception as exc:
+            await self._load_owners()  # what was committed, whatever was assumed
+            raise StoreUnavailable("the search index cannot be written") from exc
 
     async def replace(self, document: SearchableDocument, pages: Sequence[Page]) -> None:
-        rows = [(page.number, page.text) for page in pages if page.text.strip()]
+        passages = [StoredPassage(p.number, 0, p.text) for p in pages if p.text.strip()]
+        before = self._owner_of.get(document.id)
+        self._owner_of[document.id] = document.owner
 
-        def write(conn: sqlite3.Connection) -> None:
-            _delete_pages(conn, document.id)
-            conn.execute(
-                "INSERT INTO indexed_documents (id, owner, title, tags, created_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET owner = excluded.owner,"
-                " title = excluded.title, tags = excluded.tags, created_at = excluded.created_at",
-                _document_row(document),
-            )
-            for number, text in rows:
-                cursor = conn.execute(
-                    "INSERT INTO indexed_pages (document_id, page) VALUES (?, ?)",
-                    (document.id, number),
-                )
-                conn.execute(
-                    "INSERT INTO page_text (rowid, title, body, owner) VALUES (?, ?, ?, ?)",
-                    (cursor.lastrowid, document.title, text, owner_token(document.owner)),
-                )
+        def write(indexes: OwnerIndexes) -> None:
+            if before is not None and before != document.owner:
+                _delete(indexes, before, document.id)
+            writer = indexes.writer(indexes.create(document.owner))
+            writer.delete_documents_by_term("document_id", document.id)
+            writer.add_document(record_document(document))
+            for passage in passages:
+                writer.add_document(passage_document(document, passage))
 
-        await self._db.run(self._db.transaction, write)
+        await self._write(write)
 
     async def update_document(self, document: SearchableDocument) -> None:
-        def write(conn: sqlite3.Connection) -> None:
-            updated = conn.execute(
-                "UPDATE indexed_documents SET title = ?, tags = ? WHERE id = ?",
-                (document.title, _tags_json(document.tags), document.id),
-            ).rowcount
-            if updated:
-                conn.execute(
-                    "UPDATE page_text SET title = ? WHERE rowid IN"
-                    " (SELECT rowid FROM indexed_pages WHERE document_id = ?)",
-                    (document.title, document.id),
-                )
+        owner = self._owner_of.get(document.id)
+        if owner is None:
+            return
 
-        await self._db.run(self._db.transaction, write)
+        def write(indexes: OwnerIndexes) -> None:
+            entry = indexes.get(owner)
+            if entry is None:
+                return
+            if entry.touched:
+                indexes.commit()  # an earlier write of this batch may have changed its pages
+            passages = _stored_passages(entry.index.searcher(), document.id)
+            writer = indexes.writer(entry)
+            writer.delete_documents_by_term("document_id", document.id)
+            moved = SearchableDocument(
+                document.id, owner, document.title, document.tags, document.created_at
+            )
+            writer.add_document(record_document(moved))
+            for passage in passages:
+                writer.add_document(passage_document(moved, passage))
+
+        await self._write(write)
 
     async def remove(self, document_id: str) -> None:
-        await self._db.run(self._db.transaction, lambda conn: _delete_pages(conn, document_id))
+        owner = self._owner_of.pop(document_id, None)
+        if owner is not None:
+            await self._write(lambda indexes: _delete(indexes, owner, document_id))
+
+    async def owner_of(self, document_id: str) -> str | None:
+        """The owner of an indexed document; None if it is not indexed."""
+        return self._owner_of.get(document_id)
 
     async def search(self, query: SearchQuery) -> HitPage:
-        best = await self._best(query, query.offset + query.limit + 1)
-        chosen = best[query.offset : query.offset + query.limit + 1]
-        has_more = len(chosen) > query.limit
-        chosen = chosen[: query.limit]
-        hits = await self._reads.run(lambda conn: page_hits(conn, query, chosen))
-        return HitPage(hits=hits, has_more=has_more)
+        entry = self._indexes.get(query.owner)
+        if entry is None:
+            return HitPage(hits=[], has_more=False)
+        return await self._read(lambda: _search(entry, query))
 
     async def search_documents(
         self, query: SearchQuery, *, pages_per_document: int
     ) -> DocumentHitPage:
-        """Documents ranked by their best page. The best pages overall hold the best documents:
-        take more of them until they name enough documents, then each chosen document's own
-        best pages (FTS5 seeks to its rowids). Where one document fills thousands of the top
-        pages, a single ranked scan groups all the matches instead."""
-        wanted = query.offset + query.limit + 1
-        top = wanted * pages_per_document
-        while top <= MAX_GROUPED_PAGES:
-            best = await self._best(query, top)
-            owners = await self._reads.run(partial(documents_of, matches=best))
-            order = _documents_by_best_page(best, owners)
-            if len(order) >= wanted or len(best) < top:
-                chosen = order[query.offset : query.offset + query.limit]
-                hits = await self._reads.run(
-                    partial(
-                        document_hits,
-                        query=query,
-                        document_ids=chosen,
-                        per_document=pages_per_document,
-                    )
-                )
-                return DocumentHitPage(hits=hits, has_more=len(order) > len(chosen) + query.offset)
-            top *= 4
-        return await self._reads.run(lambda conn: search_documents(conn, query, pages_per_document))
-
-    async def _best(self, query: SearchQuery, count: int) -> list[Ranked]:
-        """The `count` best matches, best first."""
-        parts = None
-        if self._workers.count > 1:
-            lowest, highest = await self._reads.run(rowid_bounds)
-            ranges = split_rowids(lowest, highest, self._workers.count)
-            parts = await self._workers.rank(query, ranges, count)
-        if parts is None:  # no workers, or they cannot score it now
-            parts = [await self._reads.run(partial(ranked, query=query, rowids=None, limit=count))]
-        return sorted(chain.from_iterable(parts), key=lambda row: (row[1], row[0]))[:count]
+        entry = self._indexes.get(query.owner)
+        if entry is None:
+            return DocumentHitPage(hits=[], has_more=False)
+        return await self._read(lambda: _search_documents(entry, query, pages_per_document))
 
     async def page_texts(self, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], str]:
-        def read(conn: sqlite3.Connection) -> dict[tuple[str, int], str]:
+        wanted: dict[str, set[int]] = {}
+        for document_id, page in keys:
+            wanted.setdefault(document_id, set()).add(page)
+
+        def read() -> dict[tuple[str, int], str]:
             found: dict[tuple[str, int], str] = {}
-            for document_id, page in dict.fromkeys(keys):
-                row = conn.execute(
-                    "SELECT t.body FROM indexed_pages p JOIN page_text t ON t.rowid = p.rowid"
-                    " WHERE p.document_id = ? AND p.page = ?",
-                    (document_id, page),
-                ).fetchone()
-                if row is not None:
-                    found[(document_id, page)] = row[0]
+            for document_id, pages in wanted.items():
+                owner = self._owner_of.get(document_id)
+                entry = self._indexes.get(owner) if owner is not None else None
+                if entry is None:
+                    continue
+                for passage in _stored_passages(entry.index.searcher(), document_id):
+                    if passage.page in pages:
+                        key = (document_id, passage.page)
+                        found[key] = (found[key] + "\n" if key in found else "") + passage.text
             return found
 
-        return await self._reads.run(read)
+        return await self._read(read)
 
     async def indexed_owners(self) -> dict[str, str]:
-        rows = await self._reads.run(
-            lambda conn: conn.execute("SELECT id, owner FROM indexed_documents").fetchall()
-        )
-        return {row[0]: row[1] for row in rows}
+        return dict(self._owner_of)
 
-    async def owner_of(self, document_id: str) -> str | None:
-        """The owner of an indexed document; None if it is not indexed."""
-        rows = await self._db.run(
-            self._db.query, "SELECT owner FROM indexed_documents WHERE id = ?", (document_id,)
-        )
-        return str(rows[0][0]) if rows else None
+    async def indexed_documents(self) -> dict[str, SearchableDocument]:
+        """What is indexed of every document (its record as it was indexed)."""
+
+        def read() -> dict[str, SearchableDocument]:
+            return {
+                document_id: read_record(owner, document_id, raw)
+                for owner in self._indexes.owners()
+                for document_id, raw in self._indexes.records(owner)
+            }
+
+        return await self._read(read)
 
     async def check(self) -> None:
-        """Ready if the index takes writes and answers a search as searches are answered (by
-        the workers, or in the server if there are none): one that cannot serve is not ready."""
+        """Ready if every owner's index is on disk and answers a search."""
+
+        def probe() -> None:
+            if not self._indexes.root.is_dir():
+                raise StoreUnavailable("the search index directory is gone")
+            for owner in self._indexes.owners():
+                entry = self._indexes.get(owner)
+                if entry is None or not Index.exists(str(entry.path)):
+                    raise StoreUnavailable("a search index is gone")
+                terms = SearchQuery(owner, READINESS_TERMS, SearchFilters(), limit=1)
+                _search(entry, terms)
+
         try:
-            await self._db.run(self._db.query, "SELECT 1 FROM indexed_documents LIMIT 1")
-            await self._best(READINESS_PROBE, 1)
-        except sqlite3.Error as exc:
+            await self._read(probe)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
             raise StoreUnavailable("the search index does not answer") from exc
 
-
-def _documents_by_best_page(best: Sequence[Ranked], owners: dict[int, str]) -> list[str]:
-    """The documents of these matches, ordered by their best match (then id, as SQL does)."""
-    first: dict[str, float] = {}
-    for rowid, rank in best:
-        if rowid in owners:
-            first.setdefault(owners[rowid], rank)
-    return sorted(first, key=lambda document_id: (first[document_id], document_id))
+    async def _read(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._reads, work)
 
 
-def _delete_pages(conn: sqlite3.Connection, document_id: str) -> None:
-    conn.execute(
-        "DELETE FROM page_text WHERE rowid IN"
-        " (SELECT rowid FROM indexed_pages WHERE document_id = ?)",
-        (document_id,),
+def _delete(indexes: OwnerIndexes, owner: str, document_id: str) -> None:
+    entry = indexes.get(owner)
+    if entry is not None:
+        indexes.writer(entry).delete_documents_by_term("document_id", document_id)
+
+
+def _stored_passages(searcher: Searcher, document_id: str) -> list[StoredPassage]:
+    """The document's passages as stored, in page and passage order."""
+    result = searcher.search(pages_of([document_id]), max(1, searcher.num_docs))
+    passages = []
+    for _, address in result.hits:
+        doc = searcher.doc(address)
+        page = doc.get_first("page")
+        if page is not None:
+            text = bytes(stored(doc, "text")).decode("utf-8", "surrogatepass")
+            passages.append(StoredPassage(int(page), int(stored(doc, "passage")), text))
+    return sorted(passages, key=lambda p: (p.page, p.passage))
+
+
+def _search(entry: OwnerIndex, query: SearchQuery) -> HitPage:
+    searcher = entry.index.searcher()
+    result = searcher.search(search_query(query), query.limit + 1, count=False, offset=query.offset)
+    marks = include_stems(query)
+    hits = [_hit(searcher, address, score, marks) for score, address in result.hits]
+    return HitPage(hits=hits[: query.limit], has_more=len(hits) > query.limit)
+
+
+def _hit(
+    searcher: Searcher, address: DocAddress, score: float, marks: list[tuple[str, ...]]
+) -> PageHit:
+    doc = searcher.doc(address)
+    document_id = str(stored(doc, "document_id"))
+    record = read_record(str(stored(doc, "owner")), document_id, bytes(stored(doc, "record")))
+    text = bytes(stored(doc, "text")).decode("utf-8", "surrogatepass")
+    return PageHit(
+        document_id=document_id,
+        title=record.title,
+        page=int(stored(doc, "page")),
+        snippet=snippet(text, marks),
+        score=round(score, 4),
     )
-    conn.execute("DELETE FROM indexed_pages WHERE document_id = ?", (document_id,))
-    conn.execute("DELETE FROM indexed_documents WHERE id = ?", (document_id,))
 
 
-def _document_row(document: SearchableDocument) -> tuple[str, str, str, str, str]:
-    return (
-        document.id,
-        document.owner,
-        document.title,
-        _tags_json(document.tags),
-        format_timestamp(document.created_at),
-    )
-
-
-def _tags_json(tags: Sequence[str]) -> str:
-    # Only filters read them: casefolded, so that they match in any case.
-    return json.dumps(sorted({fold_tag(tag) for tag in tags}))
+def _search_documents(entry: OwnerIndex, query: SearchQuery, per_document: int) -> DocumentHitPage:
+    """Documents ranked by their best page. The best pages overall hold the best documents:
+    take more of them until they name enough documents (or are all the matches), then each
+    chosen document's own best pages."""
+    searcher = entry.index.searcher()
+    wanted = query.offset + query.limit + 1
+    top = wanted * per_document
+    matcher = search_query(query)
+    while True:
+        ranked = searcher.search(matcher, top, count=False).hits
+        keys = searcher.fast_field_values("doc_key", [address for _, address in ranked])
+        order: dict[object, list[tuple[float, DocAddress]]] = {}
+        for (score, address), key in zip(ranked, keys, strict=True):
+            order.setdefault(key, []).append((score, address))
+        complete = len(ranked) < top
+        if len(order) >= wanted or complete:
+            break
+        if top >= MAX_GROUPED_PAGES:  # one document fills the top: group every match
+            counted = searcher.search(matcher, 1, count=True)
+            top = counted.count + 1  # type: ignore[attr-defined]  # missing from the stub
+        else:
+            top *= 4
+    chosen = list(order.values())[query.offset : query.offset + query.limit]
+    marks = include_stems(query)
+    hits = []
+    for pages in chosen:
+        if len(pages) < per_document and not complete:
+            first = _hit(searcher, pages[0][1], pages[0][0], marks)
+            own = search_query(query, document_id=first.document_id)
+            pages = [(s, a) for s, a in searcher.search(own, per_document, count=False).hits]
+        page_hits = [_hit(searcher, a, s, marks) for s, a in pages[:per_document]]
+        hits.append(DocumentHit(page_hits[0].document_id, page_hits[0].title, page_hits))
+    return DocumentHitPage(hits=hits, has_more=len(order) > query.offset + len(chosen))

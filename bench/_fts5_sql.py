@@ -1,8 +1,5 @@
-"""The read side of SqliteSearchIndex: ranked matches, snippets and hits, as SQL over FTS5.
-
-Plain functions of a connection, so that they run alike on a reader thread and in a worker
-process (`rank_in_worker`).
-"""
+"""The read side of the bench's FTS5 adapter (_fts5_index.py): ranked matches, snippets and
+hits, as SQL over FTS5."""
 
 from __future__ import annotations
 
@@ -10,12 +7,17 @@ import hashlib
 import html
 import sqlite3
 from collections.abc import Sequence
-from pathlib import Path
 
 from docquery.domain.documents import format_timestamp
-from docquery.domain.search import DocumentHit, DocumentHitPage, PageHit, SearchQuery
+from docquery.domain.search import (
+    Clause,
+    DocumentHit,
+    DocumentHitPage,
+    PageHit,
+    SearchQuery,
+    SearchTerms,
+)
 from docquery.domain.uploads import fold_tag
-from docquery.services.search_query import fts5_expression
 
 # BM25 weights of the title and body columns: a word in the title counts four times as much.
 # The owner column holds one token naming the owner: every MATCH requires it, so only the
@@ -70,22 +72,7 @@ def _matches(query: SearchQuery, *, with_page: bool = False) -> tuple[str, list[
     return sql, params
 
 
-def rowid_bounds(conn: sqlite3.Connection) -> tuple[int, int]:
-    # Two subqueries: each is one step down the rowid B-tree; min and max together scan it.
-    lowest, highest = conn.execute(
-        "SELECT (SELECT min(rowid) FROM indexed_pages), (SELECT max(rowid) FROM indexed_pages)"
-    ).fetchone()
-    return (lowest or 0), (highest or 0)
-
-
-def split_rowids(lowest: int, highest: int, parts: int) -> list[tuple[int, int]]:
-    """`parts` contiguous rowid ranges covering lowest..highest (fewer if there are few rows)."""
-    size = max(1, -(-(highest - lowest + 1) // parts))
-    return [(start, min(start + size - 1, highest)) for start in range(lowest, highest + 1, size)]
-
-
 Ranked = tuple[int, float]  # rowid, rank
-_worker_connections: dict[Path, sqlite3.Connection] = {}
 
 
 def ranked(
@@ -98,18 +85,6 @@ def ranked(
         params += rowids
     rows = conn.execute(f"{sql} ORDER BY rank, rowid LIMIT ?", [*params, limit]).fetchall()
     return [(row[0], row[1]) for row in rows]
-
-
-def rank_in_worker(
-    path: Path, query: SearchQuery, rowids: tuple[int, int], limit: int
-) -> list[Ranked]:
-    """`ranked` in a worker process, on a read-only connection it keeps."""
-    conn = _worker_connections.get(path)
-    if conn is None:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        conn.execute("PRAGMA busy_timeout=5000")
-        _worker_connections[path] = conn
-    return ranked(conn, query, rowids, limit)
 
 
 def search_documents(
@@ -231,3 +206,19 @@ def document_hits(
         DocumentHit(document_id=document_id, title=pages[0].title, pages=pages)
         for document_id, pages in grouped.items()
     ]
+
+
+def fts5_expression(terms: SearchTerms) -> str:
+    """The FTS5 MATCH expression: any include clause, and none of the exclude clauses."""
+    include = _any_of(terms.include)
+    exclude = _any_of(terms.exclude)
+    return f"({include}) NOT ({exclude})" if exclude else f"({include})"
+
+
+def _any_of(clauses: tuple[Clause, ...]) -> str:
+    return " OR ".join(_literal(c.tokens) for c in clauses if c.tokens)
+
+
+def _literal(tokens: tuple[str, ...]) -> str:
+    text = " ".join(tokens).replace("\x00", " ").replace('"', '""')
+    return f'"{text}"'
