@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -15,7 +15,8 @@ from docquery.api.auth_gate import AuthGateMiddleware
 from docquery.api.body_limits import BodyLimitMiddleware, BodyLimits
 from docquery.api.docs import install_docs
 from docquery.api.middleware import RequestContextMiddleware
-from docquery.api.problems import PROBLEM_SCHEMA, install_problem_handlers
+from docquery.api.openapi import install_openapi
+from docquery.api.problems import install_problem_handlers
 from docquery.settings import Settings
 from docquery.settings_checks import check_serving
 from docquery.wiring import Services, open_services
@@ -72,21 +73,5 @@ def create_app(settings: Settings) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(RequestContextMiddleware)
-    _add_problem_schema(app)
+    install_openapi(app)
     return app
-
-
-def _add_problem_schema(app: FastAPI) -> None:
-    """Publish the Problem schema the routes' error responses refer to."""
-    original = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = original()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                PROBLEM_SCHEMA
-            )
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]

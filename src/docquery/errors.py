@@ -38,6 +38,12 @@ class MalformedUpload(DocQueryError):
     status, code, title = 400, "malformed_multipart", "Malformed multipart body"
 
 
+class MalformedBody(DocQueryError):
+    """A JSON body that cannot be read as JSON at all: not UTF-8, or not JSON syntax."""
+
+    status, code, title = 400, "malformed_body", "Malformed request body"
+
+
 class ContentLengthMismatch(DocQueryError):
     status, code, title = 400, "content_length_mismatch", "Body does not match Content-Length"
 

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
-from docquery.errors import DocQueryError
+from docquery.errors import DocQueryError, MalformedBody
 from docquery.logs import request_id_var
 
 log = logging.getLogger(__name__)
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# The statuses Starlette and FastAPI raise HTTPException with, each with a stable code; any other
+# status gets the snake_case of its standard reason phrase (never a code made of digits).
 _HTTP_CODES = {
     401: "unauthenticated",
     403: "forbidden",
@@ -93,6 +97,9 @@ def error_response(exc: DocQueryError, headers: dict[str, str] | None = None) ->
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    if any(error.get("type") == "json_invalid" for error in exc.errors()):
+        # Not JSON at all is the body's syntax, not its content: the same 400 as a non-UTF-8 one.
+        return error_response(MalformedBody("the body is not valid JSON"))
     errors = [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
         for error in exc.errors()
@@ -109,14 +116,46 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400:
+        # FastAPI's only 400: a body it could not decode (JSON that is not UTF-8).
+        return error_response(MalformedBody(exc.detail if isinstance(exc.detail, str) else None))
     phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    headers = dict(exc.headers) if exc.headers else {}
+    if status == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request, headers.get("Allow")))
     return problem_response(
         status=status,
-        code=_HTTP_CODES.get(status, f"http_{status}"),
+        code=http_code(status),
         title=phrase,
         detail=exc.detail if isinstance(exc.detail, str) and status < 500 else None,
-        headers=dict(exc.headers) if exc.headers else None,
+        headers=headers or None,
     )
+
+
+def http_code(status: int) -> str:
+    """The stable code of a Starlette or FastAPI HTTPException's status."""
+    if status in _HTTP_CODES:
+        return _HTTP_CODES[status]
+    if status in HTTPStatus._value2member_map_:
+        return re.sub("[^a-z]+", "_", HTTPStatus(status).phrase.lower()).strip("_")
+    return "internal_error" if status >= 500 else "bad_request"
+
+
+def allowed_methods(request: Request, given: str | None) -> list[str]:
+    """Every method of the path the request names; the router's Allow has only one route's."""
+    scope = request.scope
+    root = scope.get("root_path", "")
+    path = scope["path"][len(root) :] if root and scope["path"].startswith(root) else scope["path"]
+    routes = [
+        (route.path_format, route.path_regex, route.methods)
+        for route in iter_route_contexts(request.app.routes)
+        if route.methods
+    ]
+    # The first match wins, as in the router: /v1/documents/bulk is the bulk path, not an id.
+    template = next((template for template, regex, _ in routes if regex.match(path)), None)
+    if template is None:  # a mounted app (static files) named its own methods
+        return [method.strip() for method in (given or "").split(",") if method.strip()]
+    return sorted({m for other, _, methods in routes if other == template for m in methods or ()})
 
 
 async def _client_disconnected(request: Request, exc: Exception) -> JSONResponse:
@@ -148,6 +187,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "description": "Stable machine-readable error code"},
         "detail": {"type": "string"},
         "request_id": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "validation_error: what was wrong, field by field",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "array", "items": {"type": ["string", "integer"]}},
+                    "msg": {"type": "string"},
+                    "type": {"type": "string"},
+                },
+            },
+        },
     },
 }
 
