@@ -20,6 +20,11 @@ Event-loop lag. While the 500-page PDF is extracted over and over for --lag-seco
 coroutine sleeps 5 ms in a loop and records how late it wakes (p50/p99/max). Measured for
 the extractor, for pypdf in asyncio.to_thread (the GIL is shared with the loop), for pypdf
 called on the loop itself, and for an idle loop (the timer's own resolution).
+
+Reading (bench/_reading_bench.py; `--reading-only` runs just this). pypdf text against
+read_document (blocks, tables, furniture, sections) on the generated PDF and on the
+born-digital PDFs of ../shared/data/clinical, alternating in one run, and OCR pages/s on the
+clinical set's scanned PDFs.
 """
 
 from __future__ import annotations
@@ -42,10 +47,12 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
+import _reading_bench
 from docquery.pipeline.extraction import ExtractionLimits, PdfExtractor
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PDFS = REPO.parent / "shared" / "data" / "pdfs"
+CLINICAL = REPO.parent / "shared" / "data" / "clinical"
 ENCRYPTED = {"libreoffice-writer-password.pdf"}
 PROBE_SLEEP = 0.005
 LIMITS = ExtractionLimits(
@@ -215,9 +222,31 @@ def print_tables(rows: list[Throughput], lags: list[Lag], start_up: float, worke
     print(f"extractor start-up ({workers} worker(s) ready): {start_up * 1000:.0f} ms (median of 5)")
 
 
+def reading(big: Path, args: argparse.Namespace) -> dict[str, object]:
+    """Structure against pypdf text on the same files; OCR pages/s on the clinical scans."""
+    documents = [json.loads(line) for line in (CLINICAL / "documents.jsonl").open()]
+    born = [CLINICAL / d["file"] for d in documents if not d["scanned"]]
+    scans = [CLINICAL / d["file"] for d in documents if d["scanned"]]
+    rows = [_reading_bench.reading_throughput([big], seconds=args.seconds, rounds=args.rounds)]
+    if born:
+        rows.append(
+            _reading_bench.reading_throughput(born, seconds=args.seconds, rounds=args.rounds)
+        )
+    ocr = _reading_bench.ocr_pages_per_second(scans) if scans and not args.no_ocr else None
+    _reading_bench.print_reading(rows, ocr)
+    return {
+        "throughput": [asdict(row) for row in rows],
+        "ocr_pages": ocr[0] if ocr else None,
+        "ocr_pages_per_s": ocr[1] if ocr else None,
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
         big = generated_pdf(Path(tmp), args.pages)
+        if args.reading_only:
+            return {"machine": machine(), "reading": reading(big, args)}
+        reading_report = reading(big, args)
         documents = [p for p in sorted(SHARED_PDFS.glob("*.pdf")) if p.name not in ENCRYPTED]
         documents.append(big)
         start_up = await start_up_seconds(args.workers)
@@ -235,6 +264,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "start_up_seconds": start_up,
         "throughput": [asdict(row) for row in rows],
         "event_loop_lag": [asdict(lag) for lag in lags],
+        "reading": reading_report,
     }
 
 
@@ -246,6 +276,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="extractor worker processes")
     parser.add_argument("--lag-seconds", type=float, default=3.0, help="per lag scenario")
     parser.add_argument("--json", type=Path, help="also write the machine and every round here")
+    parser.add_argument("--reading-only", action="store_true", help="only the reading figures")
+    parser.add_argument("--no-ocr", action="store_true", help="skip OCR pages/s")
     return parser.parse_args(argv)
 
 

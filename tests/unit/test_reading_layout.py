@@ -228,3 +228,23 @@ def test_a_paragraph_over_several_lines_is_one_block_with_its_box() -> None:
     assert 97 <= top <= 101
     assert bottom > 130
     assert x1 > 180
+
+
+def test_a_plain_title_over_indented_labels_is_a_heading_and_labels_stay_apart() -> None:
+    # Scans carry no font weight: a short title over an indented group still heads it.
+    page = Page()
+    page.text(60, 100, "Cardiac Markers")
+    page.text(68, 112, "Troponin I: 423 ng/L (<34) H")
+    page.text(68, 124, "NT-proBNP: 46 pg/mL (<125)")
+    page.text(60, 150, "Results were discussed with the patient today")
+    page.text(60, 162, "Sodium: 138 mmol/L (135-145)")
+    (reading,) = read([page])
+    blocks = content(reading)
+    assert [(b.kind, b.text) for b in blocks] == [
+        (BlockKind.HEADING, "Cardiac Markers"),
+        (BlockKind.KEY_VALUE, "Troponin I: 423 ng/L (<34) H"),
+        (BlockKind.KEY_VALUE, "NT-proBNP: 46 pg/mL (<125)"),
+        (BlockKind.PARAGRAPH, "Results were discussed with the patient today"),
+        (BlockKind.KEY_VALUE, "Sodium: 138 mmol/L (135-145)"),
+    ]
+    assert blocks[2].section == ("Cardiac Markers",)

@@ -82,11 +82,12 @@ class _Builder:
                     Block(BlockKind.TABLE, item.text, item.box, self.sections.path(), table=table)
                 )
             else:
-                self._line(item)
+                following = items[index + 1] if index + 1 < len(items) else None
+                self._line(item, following)
         self._close()
         return self.blocks
 
-    def _line(self, item: Item) -> None:
+    def _line(self, item: Item, following: Item | None) -> None:
         text = item.text.strip()
         style = self.styles.get(id(item))
         if self.open is not None and self._continues(self.open, item, style):
@@ -97,6 +98,10 @@ class _Builder:
             self._open(
                 BlockKind.HEADING, item, classify.heading_text(text), level=self.ranks[style]
             )
+        elif classify.title_like(text) and _indented_under(item, following):
+            # A short title over an indented group: a heading even without a bold font
+            # (OCR reports no weight).
+            self._open(BlockKind.HEADING, item, text, level=self.inline_level)
         elif classify.list_item(text):
             self._open(BlockKind.LIST_ITEM, item, text)
         elif (pair := classify.key_value(text)) is not None:
@@ -136,7 +141,7 @@ class _Builder:
             return item.x0 > block.box[0] + 1.0
         if block.kind is BlockKind.KEY_VALUE:
             return item.x0 > block.box[0] + 1.0 and classify.key_value(text) is None
-        return classify.key_value(text) is None or item.x0 > block.box[0] + 1.0
+        return classify.key_value(text) is None
 
     def _open(
         self, kind: BlockKind, item: Item, text: str, *, key: str = "", level: int = 0
@@ -181,6 +186,15 @@ class _Builder:
             )
             return
         self.blocks.append(Block(block.kind, text, box, block.section, level=block.level))
+
+
+def _indented_under(item: Item, following: Item | None) -> bool:
+    """The next item starts just below this one and further right."""
+    if following is None or following.segment is None:
+        return False
+    gap = following.top - item.bottom
+    height = item.bottom - item.top
+    return following.x0 > item.x0 + 4.0 and -0.5 * height <= gap <= height
 
 
 def _join(parts: list[str]) -> str:

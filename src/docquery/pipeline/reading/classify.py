@@ -65,6 +65,14 @@ def heading_text(text: str) -> str:
     return _TRAILING.sub("", text.strip())
 
 
+def title_like(text: str) -> bool:
+    """A few capitalised words with no digits and no closing punctuation ("Cardiac Markers")."""
+    words = text.split()
+    if not 1 <= len(words) <= 6 or any(c.isdigit() for c in text) or text[-1] in ".,;:":
+        return False
+    return all(w[0].isupper() or not w[0].isalpha() or len(w) <= 3 for w in words)
+
+
 def list_item(text: str) -> bool:
     return bool(_LIST.match(text))
 
