@@ -8,6 +8,7 @@ import pytest
 from docquery.domain.reading import BlockKind, PageReading, PageSource
 from docquery.pipeline.reading import NoTextLayer, ReadingLimits, read_pdf
 from docquery.pipeline.reading.ocr import OcrSettings, OcrTimeout, read_image, render_scale
+from docquery.ports.ocr import OcrText, OcrWord
 from support.reading_pdfs import LAB_HEADER, LAB_X, Page, build_pdf, scanned, table_rows
 
 
@@ -119,3 +120,36 @@ def test_the_render_scale_keeps_under_the_pixel_cap() -> None:
     assert render_scale(612.0, 792.0, OcrSettings(dpi=200)) == pytest.approx(200 / 72)
     (page,) = read([scanned(letter())], ReadingLimits(ocr_settings=settings))
     assert page.source is PageSource.OCR
+
+
+class FakeOcr:
+    """An Ocr port that 'reads' a fixed lab table, whatever the image."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float]] = []
+
+    def read(
+        self, image: object, *, width: float, height: float, scale: float, timeout: float
+    ) -> OcrText:
+        self.calls.append((width, height))
+        rows = [["Test", "Result", "Units"], ["Sodium", "134", "mmol/L"], ["Urea", "6.1", "mmol/L"]]
+        words = []
+        for r, cells in enumerate(rows):
+            for c, text in enumerate(cells):
+                x, top = 60.0 + 150 * c, 100.0 + 14 * r
+                words.append(OcrWord(text, (x, top, x + 6 * len(text), top + 12), 0.9))
+        return OcrText(tuple(words), 0.9)
+
+
+def test_any_ocr_engine_behind_the_port_gets_the_same_layout() -> None:
+    engine = FakeOcr()
+    pdf = pdfium.PdfDocument(build_pdf([Page().text(54, 60, "typed"), scanned(letter(), dpi=50)]))
+    try:
+        pages = read_pdf(pdf, ReadingLimits(), ocr=engine)
+    finally:
+        pdf.close()
+    assert engine.calls == [(612.0, 792.0)]
+    assert pages[1].source is PageSource.OCR
+    assert pages[1].ocr_confidence == pytest.approx(0.9)
+    (table,) = [b.table for b in pages[1].blocks if b.table is not None]
+    assert [[c.text for c in r.cells] for r in table.rows][1] == ["Sodium", "134", "mmol/L"]

@@ -16,6 +16,7 @@ from docquery.pipeline.reading.layout import Item, page_items
 from docquery.pipeline.reading.ocr import OcrSettings, ocr_page
 from docquery.pipeline.reading.tables import link_continued
 from docquery.pipeline.reading.text_layer import page_content
+from docquery.ports.ocr import Ocr
 
 # A page with fewer printable characters than this, mostly covered by images, is a scan.
 _MIN_CHARS = 20
@@ -57,18 +58,24 @@ def needs_ocr(content: PageContent) -> bool:
 
 
 def read_document(
-    path: str | Path, limits: ReadingLimits | None = None, on_page: OnPage | None = None
+    path: str | Path,
+    limits: ReadingLimits | None = None,
+    on_page: OnPage | None = None,
+    ocr: Ocr | None = None,
 ) -> list[PageReading]:
-    """Every page of the PDF at `path`, read."""
+    """Every page of the PDF at `path`, read; `ocr` defaults to Tesseract."""
     pdf = pdfium.PdfDocument(str(path))
     try:
-        return read_pdf(pdf, limits or ReadingLimits(), on_page)
+        return read_pdf(pdf, limits or ReadingLimits(), on_page, ocr)
     finally:
         pdf.close()
 
 
 def read_pdf(
-    pdf: pdfium.PdfDocument, limits: ReadingLimits, on_page: OnPage | None = None
+    pdf: pdfium.PdfDocument,
+    limits: ReadingLimits,
+    on_page: OnPage | None = None,
+    ocr: Ocr | None = None,
 ) -> list[PageReading]:
     """Every page of an open pdfium document, read."""
     total = len(pdf)
@@ -76,7 +83,7 @@ def read_pdf(
     for index in range(total):
         page = pdf[index]
         try:
-            pages.append(_read_page(page, limits))
+            pages.append(_read_page(page, limits, ocr))
         finally:
             page.close()
         if on_page is not None:
@@ -84,7 +91,7 @@ def read_pdf(
     return _finish(pages)
 
 
-def _read_page(page: pdfium.PdfPage, limits: ReadingLimits) -> _Page:
+def _read_page(page: pdfium.PdfPage, limits: ReadingLimits, ocr: Ocr | None) -> _Page:
     content = page_content(page)
     if not needs_ocr(content):
         return _Page(
@@ -92,7 +99,7 @@ def _read_page(page: pdfium.PdfPage, limits: ReadingLimits) -> _Page:
         )
     if not limits.ocr:
         raise NoTextLayer("a page has no text layer and OCR is off")
-    result = ocr_page(page, limits.ocr_settings)
+    result = ocr_page(page, limits.ocr_settings, ocr)
     items = page_items(result.content)
     return _Page(items, content.width, content.height, PageSource.OCR, round(result.confidence, 4))
 

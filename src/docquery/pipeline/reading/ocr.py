@@ -20,6 +20,7 @@ import pypdfium2 as pdfium
 from PIL import Image, ImageFilter
 
 from docquery.pipeline.reading.geometry import PageContent, Word
+from docquery.ports.ocr import Ocr, OcrText, OcrWord
 
 # One thread per worker process: the pool, not Tesseract, decides how many cores are busy.
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
@@ -70,7 +71,7 @@ def render_scale(width: float, height: float, settings: OcrSettings) -> float:
     return scale
 
 
-def ocr_page(page: pdfium.PdfPage, settings: OcrSettings) -> OcrPage:
+def ocr_page(page: pdfium.PdfPage, settings: OcrSettings, engine: Ocr | None = None) -> OcrPage:
     """Render the page and read it; raises OcrTimeout past the time limit."""
     width, height = page.get_size()
     scale = render_scale(width, height, settings)
@@ -79,7 +80,7 @@ def ocr_page(page: pdfium.PdfPage, settings: OcrSettings) -> OcrPage:
         image = despeckle(bitmap.to_pil())
     finally:
         bitmap.close()
-    return read_image(image, width, height, scale, settings.timeout_seconds)
+    return read_image(image, width, height, scale, settings.timeout_seconds, engine)
 
 
 def despeckle(image: Any) -> Any:
@@ -94,21 +95,43 @@ def despeckle(image: Any) -> Any:
     return Image.composite(image, median, near_text)
 
 
-def read_image(image: Any, width: float, height: float, scale: float, timeout: float) -> OcrPage:
+def read_image(
+    image: Any,
+    width: float,
+    height: float,
+    scale: float,
+    timeout: float,
+    engine: Ocr | None = None,
+) -> OcrPage:
     """Words of a page image (scale pixels per point) as a PageContent in points."""
-    api = _api()
-    api.SetImage(image)
-    try:
-        if not api.Recognize(timeout=max(1, int(timeout * 1000))):
-            raise OcrTimeout(f"OCR took longer than {timeout:g} s")
-        words, confidence = _words(api, scale, width, height)
-    finally:
-        api.Clear()
-    content = PageContent(width=width, height=height, words=tuple(words), image_coverage=1.0)
-    return OcrPage(content=content, confidence=confidence, scale=scale)
+    text = (engine or TesseractOcr()).read(
+        image, width=width, height=height, scale=scale, timeout=timeout
+    )
+    words = [Word(w.text, *w.box, size=(w.box[3] - w.box[1]) * _EM_PER_LINE) for w in text.words]
+    content = PageContent(
+        width=width, height=height, words=tuple(_steady_sizes(words)), image_coverage=1.0
+    )
+    return OcrPage(content=content, confidence=text.confidence, scale=scale)
+
+
+class TesseractOcr:
+    """The Ocr port on Tesseract (tesserocr), one engine per process."""
+
+    def read(
+        self, image: Any, *, width: float, height: float, scale: float, timeout: float
+    ) -> OcrText:
+        api = _api()
+        api.SetImage(image)
+        try:
+            if not api.Recognize(timeout=max(1, int(timeout * 1000))):
+                raise OcrTimeout(f"OCR took longer than {timeout:g} s")
+            return _words(api, scale, width, height)
+        finally:
+            api.Clear()
 
 
 def _api() -> Any:
+    # One engine per worker process: loading the model is the slow part.
     global _API
     if _API is None:
         try:
@@ -122,16 +145,16 @@ def _api() -> Any:
     return _API
 
 
-def _words(api: Any, scale: float, width: float, height: float) -> tuple[list[Word], float]:
+def _words(api: Any, scale: float, width: float, height: float) -> OcrText:
     from tesserocr import RIL, iterate_level
 
     iterator = api.GetIterator()
     if iterator is None:
-        return [], 0.0
+        return OcrText((), 0.0)
     angle = _deskew_angle(iterator)
     cos, sin = math.cos(-angle), math.sin(-angle)
     cx, cy = width / 2, height / 2
-    words: list[Word] = []
+    words: list[OcrWord] = []
     weighted = chars = 0.0
     line_box: tuple[int, int, int, int] | None = None
     for item in iterate_level(iterator, RIL.WORD):
@@ -142,7 +165,7 @@ def _words(api: Any, scale: float, width: float, height: float) -> tuple[list[Wo
             text = (item.GetUTF8Text(RIL.WORD) or "").strip().strip(_RULE_MARKS)
         except RuntimeError:  # tesserocr raises for an empty word
             continue
-        if not text or box is None:
+        if not text or box is None or line_box is None:
             continue
         confidence = max(0.0, item.Confidence(RIL.WORD)) / 100.0
         weighted += confidence * len(text)
@@ -156,10 +179,8 @@ def _words(api: Any, scale: float, width: float, height: float) -> tuple[list[Wo
         slant = (line_box[2] - line_box[0]) * abs(sin)
         line_height = max(line_box[3] - line_box[1] - slant, box[3] - box[1]) / scale
         half_w, half_h = (box[2] - box[0]) / 2 / scale, line_height / 2
-        words.append(
-            Word(text, x - half_w, y - half_h, x + half_w, y + half_h, line_height * _EM_PER_LINE)
-        )
-    return _steady_sizes(words), (weighted / chars if chars else 0.0)
+        words.append(OcrWord(text, (x - half_w, y - half_h, x + half_w, y + half_h), confidence))
+    return OcrText(tuple(words), weighted / chars if chars else 0.0)
 
 
 def _steady_sizes(words: list[Word]) -> list[Word]:
