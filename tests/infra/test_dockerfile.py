@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -270,6 +271,24 @@ def test_healthcheck_runs_the_cli(final: Stage) -> None:
     flags = dict(word.lstrip("-").split("=", 1) for word in options.split())
     assert set(flags) >= {"interval", "timeout", "start-period"}
     assert json.loads(command) == ["docquery", "healthcheck"]
+
+
+def test_healthcheck_timings_match_the_task_definition(
+    final: Stage, container: dict[str, Any]
+) -> None:
+    # Docker reads the image's HEALTHCHECK, ECS the task definition's: one set of figures
+    # (docs/performance.md, "Health check"), or the two runtimes judge a task differently.
+    options = final.last("HEALTHCHECK").args.partition("CMD ")[0].split()
+    flags = dict(word.lstrip("-").split("=", 1) for word in options)
+    ecs = container["healthCheck"]
+    assert ecs["command"] == ["CMD", "docquery", "healthcheck"]
+    assert flags["interval"] == f"{ecs['interval']}s"
+    assert flags["timeout"] == f"{ecs['timeout']}s"
+    assert flags["start-period"] == f"{ecs['startPeriod']}s"
+    assert flags["retries"] == str(ecs["retries"])
+    # ECS accepts 2-60 s for the timeout and at most 300 s for the start period.
+    assert 2 <= ecs["timeout"] < ecs["interval"]
+    assert ecs["startPeriod"] <= 300
 
 
 def test_tmp_is_a_volume_for_read_only_roots(final: Stage) -> None:
