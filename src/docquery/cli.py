@@ -180,12 +180,17 @@ def _healthcheck(args: argparse.Namespace) -> int:
     import urllib.parse
 
     url = urllib.parse.urlsplit(args.url or f"http://127.0.0.1:{_port()}/healthz")
-    if url.scheme != "http" or not url.hostname:
+    try:
+        port = url.port or 80
+    except ValueError:
+        port = 0
+    if url.scheme != "http" or not url.hostname or not port:
         print("docquery: --url must be an http:// URL", file=sys.stderr)
         return 2
-    connection = http.client.HTTPConnection(url.hostname, url.port or 80, timeout=args.timeout)
+    target = f"{url.path or '/'}{'?' + url.query if url.query else ''}"
+    connection = http.client.HTTPConnection(url.hostname, port, timeout=args.timeout)
     try:
-        connection.request("GET", url.path or "/", headers={"Connection": "close"})
+        connection.request("GET", target, headers={"Connection": "close"})
         return 0 if connection.getresponse().status == 200 else 1
     except (OSError, http.client.HTTPException):
         return 1

@@ -165,6 +165,8 @@ def test_healthcheck_follows_the_status(health_url: tuple[str, type[_Health]]) -
     handler.status = 503
     assert main(["healthcheck", "--url", url]) == 1
     assert main(["healthcheck", "--url", url.replace("/healthz", "/nothing")]) == 1
+    for bad in ("https://127.0.0.1/healthz", "http://127.0.0.1:port/healthz", "healthz"):
+        assert main(["healthcheck", "--url", bad]) == 2
 
 
 # What a health check must never load: each costs tens to hundreds of milliseconds to import.
