@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,6 +15,8 @@ import pytest
 from docquery.adapters.local.search import TantivySearchIndex
 from docquery.cli import main
 from docquery.domain.documents import utcnow
+from docquery.domain.processing import Page
+from docquery.domain.search import searchable
 from support.api import assert_problem, settled, upload_ok, wait_for_document
 from support.bad_pdfs import document_pdf, text_pdf
 from support.harness import Harness, HarnessFactory
@@ -286,6 +289,35 @@ async def test_the_index_survives_a_restart(make_pipeline_harness: HarnessFactor
     async with make_pipeline_harness() as second:
         assert await search(second.alice, "lisinopril creatinine") == before
         assert {d for d, _ in pages_of(before)} == {document["id"]}
+
+
+@pytest.mark.parametrize("profile", ["embedded"])
+async def test_at_start_the_index_is_brought_in_line_with_the_records(
+    make_pipeline_harness: HarnessFactory,
+) -> None:
+    """What a crash between commits could lose comes back at the next start, by document:
+    pages missing from the index are indexed from the stored pages, tags and titles edited
+    behind it are applied, and what has no record is dropped."""
+    async with make_pipeline_harness() as first:
+        kept = await ready(first.alice, NEPHROLOGY, tags="renal")
+        edited = await ready(first.alice, CARDIOLOGY, tags="cardiology")
+        before = await search(first.alice, "lisinopril creatinine")
+        data_dir = first.settings.data_dir
+        # The index as a crash could leave it: one document's pages never committed, another's
+        # tag edit never committed, and a document it holds whose record is gone.
+        index = first.stores.search_index
+        await index.remove(kept["id"])
+        record = await first.stores.documents.get(owner="alice", document_id=edited["id"])
+        await index.replace(searchable(replace(record, tags=("stale",))), [Page(1, "warfarin")])
+        ghost = replace(searchable(record), id="ghost")
+        await index.replace(ghost, [Page(1, "lisinopril ghost")])
+    assert (data_dir / "search").is_dir()
+    async with make_pipeline_harness() as second:
+        assert await search(second.alice, "lisinopril creatinine") == before
+        tagged = await search(second.alice, "warfarin", tags=["cardiology"])
+        assert {d for d, _ in pages_of(tagged)} == {edited["id"]}
+        indexed = await second.stores.search_index.indexed_owners()
+        assert indexed == {kept["id"]: "alice", edited["id"]: "alice"}
 
 
 async def test_a_document_deleted_while_it_is_processed_leaves_nothing_searchable(

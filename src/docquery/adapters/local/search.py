@@ -25,6 +25,7 @@ from docquery.adapters.local.search_schema import (
     read_record,
     record_document,
     search_query,
+    search_term,
     stored,
 )
 from docquery.adapters.local.search_store import Batches, OwnerIndex, OwnerIndexes
@@ -61,43 +62,27 @@ class TantivySearchIndex:
         self._indexes = OwnerIndexes(root)
         self._writes = Batches(self._indexes)
         self._reads = ThreadPoolExecutor(READER_THREADS, thread_name_prefix="search-reader")
-        self._owner_of: dict[str, str] = {}  # every indexed document's owner
 
     async def open(self) -> None:
         await self._writes.call(lambda indexes: indexes.open())
-        await self._load_owners()
 
     async def close(self) -> None:
         await self._writes.close()
         self._reads.shutdown(wait=True)
 
-    async def _load_owners(self) -> None:
-        def load(indexes: OwnerIndexes) -> dict[str, str]:
-            return {
-                document_id: owner
-                for owner in indexes.owners()
-                for document_id, _ in indexes.records(owner)
-            }
-
-        self._owner_of = await self._writes.call(load)
-
     async def _write(self, write: Callable[[OwnerIndexes], None]) -> None:
         try:
             await self._writes.run(write)
         except Exception as exc:
-            await self._load_owners()  # what was committed, whatever was assumed
             raise StoreUnavailable("the search index cannot be written") from exc
 
     async def replace(self, document: SearchableDocument, pages: Sequence[Page]) -> None:
         passages = [StoredPassage(p.number, 0, p.text) for p in pages if p.text.strip()]
-        before = self._owner_of.get(document.id)
-        self._owner_of[document.id] = document.owner
 
         def write(indexes: OwnerIndexes) -> None:
-            if before is not None and before != document.owner:
-                _delete(indexes, before, document.id)
+            for entry in indexes.holding(document.id):  # its own, and any other owner's
+                indexes.writer(entry).delete_documents_by_term("document_id", document.id)
             writer = indexes.writer(indexes.create(document.owner))
-            writer.delete_documents_by_term("document_id", document.id)
             writer.add_document(record_document(document))
             for passage in passages:
                 writer.add_document(passage_document(document, passage))
@@ -105,36 +90,44 @@ class TantivySearchIndex:
         await self._write(write)
 
     async def update_document(self, document: SearchableDocument) -> None:
-        owner = self._owner_of.get(document.id)
-        if owner is None:
-            return
-
         def write(indexes: OwnerIndexes) -> None:
-            entry = indexes.get(owner)
-            if entry is None:
-                return
-            if entry.touched:
-                indexes.commit()  # an earlier write of this batch may have changed its pages
-            passages = _stored_passages(entry.index.searcher(), document.id)
-            writer = indexes.writer(entry)
-            writer.delete_documents_by_term("document_id", document.id)
-            moved = SearchableDocument(
-                document.id, owner, document.title, document.tags, document.created_at
-            )
-            writer.add_document(record_document(moved))
-            for passage in passages:
-                writer.add_document(passage_document(moved, passage))
+            # An earlier write of this batch may have changed its pages: read them committed.
+            indexes.commit()
+            for entry in indexes.holding(document.id):
+                passages = _stored_passages(entry.index.searcher(), document.id)
+                writer = indexes.writer(entry)
+                writer.delete_documents_by_term("document_id", document.id)
+                edited = SearchableDocument(
+                    document.id, entry.owner, document.title, document.tags, document.created_at
+                )
+                writer.add_document(record_document(edited))
+                for passage in passages:
+                    writer.add_document(passage_document(edited, passage))
 
         await self._write(write)
 
     async def remove(self, document_id: str) -> None:
-        owner = self._owner_of.pop(document_id, None)
-        if owner is not None:
-            await self._write(lambda indexes: _delete(indexes, owner, document_id))
+        def write(indexes: OwnerIndexes) -> None:
+            for entry in indexes.holding(document_id):
+                indexes.writer(entry).delete_documents_by_term("document_id", document_id)
+
+        await self._write(write)
 
     async def owner_of(self, document_id: str) -> str | None:
         """The owner of an indexed document; None if it is not indexed."""
-        return self._owner_of.get(document_id)
+        owners = await self._read(lambda: self._owners_of(document_id))
+        return owners[0] if owners else None
+
+    def _owners_of(self, document_id: str) -> list[str]:
+        """The owners whose committed index holds the document (one, but for a bug)."""
+        self._indexes.refresh()
+        term = search_term(document_id)
+        return [
+            owner
+            for owner in self._indexes.owners()
+            if (entry := self._indexes.get(owner)) is not None
+            and entry.index.searcher().search(term, 1, count=False).hits
+        ]
 
     async def search(self, query: SearchQuery) -> HitPage:
         entry = self._indexes.get(query.owner)
@@ -158,11 +151,7 @@ class TantivySearchIndex:
         def read() -> dict[tuple[str, int], str]:
             found: dict[tuple[str, int], str] = {}
             for document_id, pages in wanted.items():
-                owner = self._owner_of.get(document_id)
-                entry = self._indexes.get(owner) if owner is not None else None
-                if entry is None:
-                    continue
-                for passage in _stored_passages(entry.index.searcher(), document_id):
+                for passage in self._passages(document_id):
                     if passage.page in pages:
                         key = (document_id, passage.page)
                         found[key] = (found[key] + "\n" if key in found else "") + passage.text
@@ -170,13 +159,22 @@ class TantivySearchIndex:
 
         return await self._read(read)
 
+    def _passages(self, document_id: str) -> list[StoredPassage]:
+        for owner in self._owners_of(document_id):
+            entry = self._indexes.get(owner)
+            if entry is not None:
+                return _stored_passages(entry.index.searcher(), document_id)
+        return []
+
     async def indexed_owners(self) -> dict[str, str]:
-        return dict(self._owner_of)
+        documents = await self.indexed_documents()
+        return {document_id: document.owner for document_id, document in documents.items()}
 
     async def indexed_documents(self) -> dict[str, SearchableDocument]:
         """What is indexed of every document (its record as it was indexed)."""
 
         def read() -> dict[str, SearchableDocument]:
+            self._indexes.refresh()
             return {
                 document_id: read_record(owner, document_id, raw)
                 for owner in self._indexes.owners()

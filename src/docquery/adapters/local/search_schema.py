@@ -181,6 +181,11 @@ def include_stems(query: SearchQuery) -> list[tuple[str, ...]]:
     return [stems(clause) for clause in query.terms.include]
 
 
+def search_term(document_id: str) -> Query:
+    """The document's passages and record."""
+    return Query.term_query(SCHEMA, "document_id", document_id)
+
+
 def pages_of(documents: Sequence[str]) -> Query:
     """Every passage (and record) of these documents."""
     return Query.term_set_query(SCHEMA, "document_id", list(documents))

@@ -4,8 +4,9 @@ An index per owner keeps BM25's statistics (document frequencies, average length
 one owner's scores never move with what another owner uploads. Writes are applied on one
 thread, in batches: every write waiting when a batch starts goes into it, each touched index
 commits once, its searchers reload, and then the writes return (so a write is searchable
-when it returns). Writers hold a memory arena each, so only the most recently used few are
-kept open; searching needs none.
+when it returns). Tantivy allows one writer per index, across processes too (a command such
+as `docquery reindex` may run beside the server): writers are opened for a run of batches and
+closed when no write is waiting, their merges finished and old files collected.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import shutil
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +24,7 @@ from typing import TypeVar
 
 from tantivy import Index, IndexWriter, Occur, Query
 
-from docquery.adapters.local.search_schema import SCHEMA, stored
+from docquery.adapters.local.search_schema import SCHEMA, search_term, stored
 from docquery.text.analysis import ANALYZER, stemming_analyzer
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ WRITER_HEAP_BYTES = 32_000_000
 # Writers kept open (least recently used closed first): each may hold up to its heap.
 MAX_OPEN_WRITERS = 4
 OWNER_FILE = "owner"
+# How long a write waits for another process's writer to let go of an index.
+LOCK_WAIT_SECONDS = 30.0
 
 
 @dataclass
@@ -49,7 +52,8 @@ class OwnerIndex:
 def _open_index(path: Path) -> Index:
     index = Index(SCHEMA, path=str(path), reuse=True)
     index.register_tokenizer(ANALYZER, stemming_analyzer())
-    index.config_reader(reload_policy="manual")  # reloaded after each of our commits
+    # Reloaded at once after our own commits; another process's are seen within a second.
+    index.config_reader(reload_policy="commit")
     return index
 
 
@@ -63,24 +67,41 @@ class OwnerIndexes:
 
     def open(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        for folder in sorted(self.root.iterdir()):
-            owner_file = folder / OWNER_FILE
-            if owner_file.is_file():
-                owner = owner_file.read_text(encoding="utf-8")
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Open the indexes made since (by this process or another)."""
+        for owner_file in sorted(self.root.glob(f"*/{OWNER_FILE}")):
+            owner = owner_file.read_text(encoding="utf-8")
+            if owner not in self._indexes:
+                folder = owner_file.parent
                 self._indexes[owner] = OwnerIndex(owner, folder, _open_index(folder))
-            elif folder.is_dir():  # made but never finished: nothing in it was committed
-                shutil.rmtree(folder, ignore_errors=True)
 
     def owners(self) -> list[str]:
         return list(self._indexes)
 
     def get(self, owner: str) -> OwnerIndex | None:
+        if owner not in self._indexes:
+            self.refresh()
         return self._indexes.get(owner)
+
+    def holding(self, document_id: str) -> list[OwnerIndex]:
+        """The indexes that hold the document: committed there, or written in this batch."""
+        self.refresh()
+        term = search_term(document_id)
+        return [
+            entry
+            for entry in self._indexes.values()
+            if entry.touched or entry.index.searcher().search(term, 1, count=False).hits
+        ]
 
     def create(self, owner: str) -> OwnerIndex:
         found = self._indexes.get(owner)
         if found is not None:
             return found
+        self.refresh()
+        if owner in self._indexes:
+            return self._indexes[owner]
         name = hashlib.sha256(owner.encode()).hexdigest()[:32]
         folder = self.root / name
         folder.mkdir(parents=True, exist_ok=True)
@@ -95,7 +116,7 @@ class OwnerIndexes:
             while len(self._writers) >= MAX_OPEN_WRITERS:
                 _, oldest = self._writers.popitem(last=False)
                 self._close_writer(oldest)
-            entry.writer = entry.index.writer(heap_size=WRITER_HEAP_BYTES, num_threads=1)
+            entry.writer = _writer(entry.index, WRITER_HEAP_BYTES)
         self._writers[entry.owner] = entry
         self._writers.move_to_end(entry.owner)
         entry.touched = True
@@ -128,7 +149,7 @@ class OwnerIndexes:
             writer.commit()
             writer.wait_merging_threads()  # finishes merges, then frees the writer
             # What those last merges left behind is collected by a writer of no size.
-            collector = entry.index.writer(heap_size=15_000_000, num_threads=1)
+            collector = _writer(entry.index, 15_000_000)
             collector.garbage_collect_files()
             collector.wait_merging_threads()
 
@@ -148,6 +169,18 @@ class OwnerIndexes:
             doc = searcher.doc(address)
             found.append((str(stored(doc, "document_id")), bytes(stored(doc, "record"))))
         return found
+
+
+def _writer(index: Index, heap: int) -> IndexWriter:
+    """The index's writer, once any other process's has let go of it."""
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            return index.writer(heap_size=heap, num_threads=1)
+        except ValueError as exc:
+            if "LockBusy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 class Batches:
@@ -193,6 +226,11 @@ class Batches:
                 for _, done in batch:
                     if not done.done():
                         done.set_result(None)
+            if not self._pending:  # idle: let go of the writers (another process may wait)
+                try:
+                    await loop.run_in_executor(self._thread, self._indexes.close)
+                except Exception as exc:  # the next batch opens them again
+                    log.warning("search.close_failed", extra={"error_type": type(exc).__name__})
 
     def _apply(self, writes: list[Callable[[OwnerIndexes], None]]) -> None:
         try:
