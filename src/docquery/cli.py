@@ -1,8 +1,8 @@
 """The `docquery` command: serve, init, keygen, healthcheck, ingest, reindex.
 
 Only the standard library is imported up front, and little of it: the container runs
-`docquery healthcheck` every 30 s under a 5 s timeout, so each command imports what it needs
-when it runs (pydantic, the settings, FastAPI and boto3 are for the commands that use them).
+`docquery healthcheck` every 30 s under a timeout of seconds, so each command imports what it
+needs when it runs (pydantic, the settings, FastAPI and boto3 are for the commands that use them).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="docquery", description=__doc__)
+    parser = argparse.ArgumentParser(prog="docquery", description=(__doc__ or "").splitlines()[0])
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="start the HTTP service (uvicorn, one process)")
