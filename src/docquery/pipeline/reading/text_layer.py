@@ -9,6 +9,7 @@ rules and images drawn inside them are found too.
 from __future__ import annotations
 
 import ctypes
+import re
 from typing import Any
 
 import pypdfium2 as pdfium
@@ -16,7 +17,8 @@ import pypdfium2.raw as raw
 
 from docquery.pipeline.reading.geometry import PageContent, Rule, Word
 
-_SPACES = frozenset(" \t\r\n\u00a0\u2002\u2003\u2009\ufffe\x00")
+# Runs of printable characters other than spaces (pdfium writes \r\n and spaces of its own).
+_RUN = re.compile(r"[^\s\x00-\x1f\x7f\ufffe\ufeff]+")
 # Bold by name: standard fonts report no weight.
 _BOLD_NAMES = ("bold", "black", "heavy", "semibold", "demi")
 _FORCE_BOLD = 1 << 18
@@ -54,33 +56,49 @@ def _words(textpage: pdfium.PdfTextPage, height: float) -> list[Word]:
     handle = textpage.raw  # the raw handle: pypdfium2's wrapper costs a conversion per call
     fonts = _Fonts(handle)
     words: list[Word] = []
-    rect = raw.FS_RECTF()
+    first, last = raw.FS_RECTF(), raw.FS_RECTF()
     get_box = raw.FPDFText_GetLooseCharBox
+    # pdfium puts a (generated) space or line break wherever glyphs stand apart, so a run of
+    # non-space characters is usually one word: its first and last boxes give its box. A run
+    # wider than its characters could be, or ending on another line, is split char by char.
+    for match in _RUN.finditer(text):
+        start, stop = match.span()
+        get_box(handle, start, first)
+        get_box(handle, stop - 1, last)
+        top, bottom = height - first.top, height - first.bottom
+        size, bold = fonts.at(start, bottom - top)
+        mid = height - (last.top + last.bottom) / 2
+        if last.right - first.left <= (stop - start) * size + 0.2 * size and top <= mid <= bottom:
+            word = Word(match.group(), first.left, top, last.right, bottom, size, bold)
+            words.append(word)
+        else:
+            words += _split_run(handle, fonts, text, start, stop, height)
+    return words
+
+
+def _split_run(
+    handle: Any, fonts: _Fonts, text: str, start: int, stop: int, height: float
+) -> list[Word]:
+    """Words of a run of characters, split wherever a gap, a jump back or a new line falls."""
+    words: list[Word] = []
+    rect = raw.FS_RECTF()
     chars: list[str] = []
     x0 = top = x1 = bottom = size = 0.0
     bold = False
-    # One loop with plain locals: this is the hot path of born-digital reading.
-    for index, char in enumerate(text):
-        if char in _SPACES or not char.isprintable():
-            if chars:
-                words.append(Word("".join(chars), x0, top, x1, bottom, size, bold))
-                chars = []
-            continue
-        get_box(handle, index, rect)
+    for index in range(start, stop):
+        raw.FPDFText_GetLooseCharBox(handle, index, rect)
         left, right = rect.left, rect.right
         c_top, c_bottom = height - rect.top, height - rect.bottom
+        mid = (c_top + c_bottom) / 2
+        if chars and (left < x0 or left - x1 > 0.2 * size or not top <= mid <= bottom):
+            words.append(Word("".join(chars), x0, top, x1, bottom, size, bold))
+            chars = []
         if chars:
-            mid = (c_top + c_bottom) / 2
-            if left < x0 or left - x1 > 0.2 * size or not top <= mid <= bottom:
-                words.append(Word("".join(chars), x0, top, x1, bottom, size, bold))
-                chars = []
-        if chars:
-            top, bottom = min(top, c_top), max(bottom, c_bottom)
-            x1 = max(x1, right)
+            top, bottom, x1 = min(top, c_top), max(bottom, c_bottom), max(x1, right)
         else:
             x0, top, x1, bottom = left, c_top, right, c_bottom
             size, bold = fonts.at(index, c_bottom - c_top)
-        chars.append(char)
+        chars.append(text[index])
     if chars:
         words.append(Word("".join(chars), x0, top, x1, bottom, size, bold))
     return words
