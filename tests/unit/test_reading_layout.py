@@ -248,3 +248,35 @@ def test_a_plain_title_over_indented_labels_is_a_heading_and_labels_stay_apart()
         (BlockKind.KEY_VALUE, "Sodium: 138 mmol/L (135-145)"),
     ]
     assert blocks[2].section == ("Cardiac Markers",)
+
+
+def test_justified_columns_closer_than_a_wide_space_are_still_two_columns() -> None:
+    # Words 5 pt apart, columns 10 pt apart: only the gutter staying empty line after line
+    # tells the columns apart.
+    page = Page()
+    for line in range(8):
+        top = 100 + 12 * line
+        for i in range(6):
+            page.text(72 + 35 * i, top, f"L{line}w{i}a", mono=True)
+            page.text(287 + 35 * i, top, f"R{line}w{i}b", mono=True)
+    (reading,) = read([page])
+    texts = [b.text for b in content(reading)]
+    left = " ".join(f"L{line}w{i}a" for line in range(8) for i in range(6))
+    right = " ".join(f"R{line}w{i}b" for line in range(8) for i in range(6))
+    assert texts == [left, right]
+
+
+def test_bare_numbers_counting_up_with_the_pages_are_page_numbers() -> None:
+    words = ["Admission", "Course", "Discharge"]
+    pages = []
+    for number in range(1, 4):
+        page = Page(595.0, 842.0)
+        page.text(89, 200 + 40 * number, f"{words[number - 1]} notes on this page.")
+        page.text(89, 400, str(4 + number))  # a bare value in the body: not furniture
+        page.text(295, 722, str(number))
+        pages.append(page)
+    readings = read(pages)
+    for reading in readings:
+        furniture = [b.text for b in reading.blocks if b.kind is BlockKind.FURNITURE]
+        assert furniture == [str(reading.number)]
+        assert str(4 + reading.number) in [b.text for b in content(reading)]

@@ -5,7 +5,8 @@ Three signs, none of them tied to particular words:
 - repetition: the same line (digits aside) at about the same height on many pages, or, for a
   line with a label or a number in the top or bottom fifth of the page, at any height there
   (a banner that moves);
-- page numbers: "Page 2 of 3", "2/3", "- 2 -" or a bare number, alone, in the top or bottom margin;
+- page numbers: "Page 2 of 3", "2/3", "- 2 -" or a bare number, alone, in the top or bottom margin,
+  or bare numbers alone in the outer fifth of the page that count up with the pages;
 - isolation in the margin: a line in the outer 7% of the page, set apart from the body by a gap.
 Tables are never furniture: a lab value "9" in a table is a value.
 """
@@ -32,7 +33,7 @@ _SAME_HEIGHT = 0.03
 
 def mark_furniture(pages: list[list[Item]], heights: list[float]) -> None:
     """Set `furniture` on the items of every page that are headers, footers, numbers, banners."""
-    repeated = _repeated(pages, heights)
+    repeated = _repeated(pages, heights) | _numbered(pages, heights)
     for items, height in zip(pages, heights, strict=True):
         for item in items:
             if item.table is not None:
@@ -83,6 +84,27 @@ def _repeated(pages: list[list[Item]], heights: list[float]) -> set[int]:
             if in_zone or near >= need:
                 marked.add(id(item))
     return marked
+
+
+def _numbered(pages: list[list[Item]], heights: list[float]) -> set[int]:
+    """Bare numbers alone on their line in the margins that count up with the pages."""
+    if len(pages) < 2:
+        return set()
+    by_offset: dict[int, list[Item]] = defaultdict(list)
+    for number, (items, height) in enumerate(zip(pages, heights, strict=True), start=1):
+        for item in items:
+            text = item.text.strip()
+            middle = (item.top + item.bottom) / 2 / height
+            if (
+                item.table is None
+                and text.isdigit()
+                and len(text) <= 4
+                and not _BANNER_ZONE < middle < 1 - _BANNER_ZONE
+                and not any(o is not item and _same_line(item, o) for o in items)
+            ):
+                by_offset[int(text) - number].append(item)
+    need = max(2, math.ceil(0.5 * len(pages)))
+    return {id(i) for items in by_offset.values() if len(items) >= need for i in items}
 
 
 def _banner_like(text: str) -> bool:

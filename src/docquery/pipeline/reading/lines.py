@@ -99,7 +99,36 @@ def build_lines(words: Iterable[Word]) -> list[Line]:
         # The first word fixes the band: later words join only if their middle falls inside it.
         pad = 0.25 * word.height
         anchor = (word.top + pad, word.bottom - pad)
-    return [Line(tuple(split_segments(_dedupe(g)))) for g in groups]
+    groups = [_dedupe(g) for g in groups]
+    gutters = _gutters(groups)
+    return [Line(tuple(split_segments(g, gutters))) for g in groups]
+
+
+def _gutters(groups: list[list[Word]]) -> list[float]:
+    """Middles of narrow vertical strips that almost no line of text crosses (column gutters).
+
+    Justified columns set close together can stand apart by less than a wide word space; what
+    gives the gutter away is that it stays empty line after line.
+    """
+    lines = [g for g in groups if len(g) >= 4]
+    if len(lines) < 6:
+        return []
+    left = min(g[0].x0 for g in lines)
+    right = max(g[-1].x1 for g in lines)
+    width = int(right - left)
+    if width < 100:
+        return []
+    crossings = _crossings(lines, left, width)
+    limit = 0.1 * len(lines)
+    gutters, run = [], []
+    for x in range(int(0.2 * width), int(0.8 * width)):
+        if crossings[x] <= limit:
+            run.append(x)
+            continue
+        if len(run) >= 5:
+            gutters.append(left + (run[0] + run[-1]) / 2)
+        run = []
+    return gutters
 
 
 def _dedupe(words: list[Word]) -> list[Word]:
@@ -113,8 +142,22 @@ def _dedupe(words: list[Word]) -> list[Word]:
     return out
 
 
-def split_segments(words: Sequence[Word]) -> list[Segment]:
-    """Split one line's words (left to right) wherever the gap is much wider than a space."""
+def _crossings(lines: list[list[Word]], left: float, width: int) -> list[int]:
+    """For each point across the text, how many lines cover it with a word or a word space."""
+    steps = [0] * (width + 2)
+    for group in lines:
+        spans = [(w.x0, w.x1) for w in group]
+        # A space inside a line covers its gap; a wide gap (a column's edge) does not.
+        spans += [(a.x1, b.x0) for a, b in itertools.pairwise(group) if b.x0 - a.x1 < 0.6 * a.size]
+        for x0, x1 in spans:
+            steps[max(0, int(x0 - left))] += 1
+            steps[min(width, int(x1 - left)) + 1] -= 1
+    return list(itertools.accumulate(steps))[: width + 1]
+
+
+def split_segments(words: Sequence[Word], gutters: Sequence[float] = ()) -> list[Segment]:
+    """Split one line's words (left to right) wherever the gap is much wider than a space or
+    a column gutter runs through it."""
     if not words:
         return []
     gaps = [b.x0 - a.x1 for a, b in itertools.pairwise(words)]
@@ -125,7 +168,8 @@ def split_segments(words: Sequence[Word]) -> list[Segment]:
     segments: list[Segment] = []
     current = [words[0]]
     for gap, word in zip(gaps, words[1:], strict=False):
-        if gap > limit:
+        at_gutter = gap > 1.5 * space and any(current[-1].x1 <= g <= word.x0 for g in gutters)
+        if gap > limit or at_gutter:
             segments.append(Segment(tuple(current)))
             current = []
         current.append(word)
