@@ -18,6 +18,7 @@ import pytest
 from botocore.validate import ParamValidator
 
 from docquery.settings import LanguageModelChoice, Settings
+from docquery.settings_checks import check_serving
 
 ACCOUNT_ID = "123456789012"
 CONTAINER_PORT = 8000
@@ -131,7 +132,9 @@ def _settings_of(container_env: dict[str, str]) -> Settings:
         "SECRET_KEY": "x" * 48,
         "DOCQUERY_API_KEYS": f"ops={'0' * 64}",
     }
-    return Settings(_env_file=None, **values)
+    settings = Settings(_env_file=None, **values)
+    check_serving(settings)  # the task serves: the rules across settings hold too
+    return settings
 
 
 def test_environment_values_are_valid_settings(container_env: dict[str, str]) -> None:
