@@ -23,7 +23,6 @@ from docquery.adapters.local.search_schema import (
     pages_of,
     passage_document,
     read_record,
-    record_document,
     search_query,
     search_term,
     stored,
@@ -83,7 +82,6 @@ class TantivySearchIndex:
             for entry in indexes.holding(document.id):  # its own, and any other owner's
                 indexes.writer(entry).delete_documents_by_term("document_id", document.id)
             writer = indexes.writer(indexes.create(document.owner))
-            writer.add_document(record_document(document))
             for passage in passages:
                 writer.add_document(passage_document(document, passage))
 
@@ -100,7 +98,6 @@ class TantivySearchIndex:
                 edited = SearchableDocument(
                     document.id, entry.owner, document.title, document.tags, document.created_at
                 )
-                writer.add_document(record_document(edited))
                 for passage in passages:
                     writer.add_document(passage_document(edited, passage))
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from tantivy import Index, IndexWriter, Occur, Query
+from tantivy import Index, IndexWriter, Query
 
 from docquery.adapters.local.search_schema import SCHEMA, search_term, stored
 from docquery.text.analysis import ANALYZER, stemming_analyzer
@@ -154,18 +154,17 @@ class OwnerIndexes:
             collector.wait_merging_threads()
 
     def records(self, owner: str) -> list[tuple[str, bytes]]:
-        """Every (document id, record JSON) in the owner's index."""
-        entry = self._indexes.get(owner)
+        """Every indexed document's (id, record JSON): one passage read per document, found
+        among all the owner's passages by their fast `doc_key`."""
+        entry = self.get(owner)
         if entry is None:
             return []
         searcher = entry.index.searcher()
+        every = searcher.search(Query.all_query(), max(1, searcher.num_docs), count=False).hits
+        addresses = [address for _, address in every]
+        first = dict(zip(searcher.fast_field_values("doc_key", addresses), addresses, strict=True))
         found = []
-        # Records are the index documents without a page.
-        records = Query.boolean_query(
-            [(Occur.Must, Query.all_query()), (Occur.MustNot, Query.exists_query("page"))]
-        )
-        result = searcher.search(records, max(1, searcher.num_docs))
-        for _, address in result.hits:
+        for address in first.values():
             doc = searcher.doc(address)
             found.append((str(stored(doc, "document_id")), bytes(stored(doc, "record"))))
         return found
