@@ -280,3 +280,17 @@ def test_bare_numbers_counting_up_with_the_pages_are_page_numbers() -> None:
         furniture = [b.text for b in reading.blocks if b.kind is BlockKind.FURNITURE]
         assert furniture == [str(reading.number)]
         assert str(4 + reading.number) in [b.text for b in content(reading)]
+
+
+def test_a_patient_banner_is_furniture_even_where_it_moves_on_the_first_page() -> None:
+    banner = "Patient: HOLLOWAY, Ruth   MRN: 4471203"
+    pages = []
+    for number in range(1, 4):
+        page = Page()
+        page.text(54, 130 if number == 1 else 56, banner)
+        page.text(54, 300, f"Progress note {number}: mobilising with a frame today.")
+        pages.append(page)
+    for reading in read(pages):
+        furniture = [b.text for b in reading.blocks if b.kind is BlockKind.FURNITURE]
+        assert furniture == ["Patient: HOLLOWAY, Ruth", "MRN: 4471203"]
+        assert all("HOLLOWAY" not in b.text for b in content(reading))
