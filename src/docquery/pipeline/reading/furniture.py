@@ -46,8 +46,8 @@ def mark_furniture(pages: list[list[Item]], heights: list[float]) -> None:
                 item.furniture = True
 
 
-def _key(item: Item, height: float) -> str:
-    """The text compared across pages; numbers count as equal only in the margins.
+def _keys(item: Item, height: float) -> list[str]:
+    """The texts compared across pages: as printed, and in the margins with numbers as #.
 
     "Page 2 of 3" and a printed date differ from page to page; a lab line "Sodium: 134" that
     differs from "Sodium: 140" on the next page only by its number is content.
@@ -55,8 +55,8 @@ def _key(item: Item, height: float) -> str:
     text = " ".join(item.text.lower().split())
     position = (item.top + item.bottom) / 2 / height
     if position < _MARGIN or position > 1 - _MARGIN:
-        return _DIGITS.sub("#", text)
-    return text
+        return [text, "#" + _DIGITS.sub("#", text)]
+    return [text]
 
 
 def _repeated(pages: list[list[Item]], heights: list[float]) -> set[int]:
@@ -67,7 +67,8 @@ def _repeated(pages: list[list[Item]], heights: list[float]) -> set[int]:
     for number, (items, height) in enumerate(zip(pages, heights, strict=True)):
         for item in items:
             if item.table is None and item.text.strip():
-                where[_key(item, height)].append((number, item.top / height, item))
+                for key in _keys(item, height):
+                    where[key].append((number, item.top / height, item))
     marked: set[int] = set()
     for places in where.values():
         pages_with = len({n for n, _, _ in places})
