@@ -1,4 +1,8 @@
-"""Derived artifacts stored beside the PDF: page texts and the summary, as JSON blobs."""
+"""Derived artifacts stored beside the PDF: page readings and the summary, as JSON blobs.
+
+`pages.json` format 2 holds each page's reading (text, blocks, how it was read); format 1,
+written before blocks existed, holds only page texts and is still read.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ from docquery.domain.documents import (
     summary_key_for,
 )
 from docquery.domain.processing import Page, Statement, Summary, SummarySection
+from docquery.domain.reading import Block, BlockKind, PageReading, page_from_dict, page_to_dict
 from docquery.errors import StorageError
 from docquery.ports import BlobStore
 
 FORMAT_VERSION = 1
+# pages.json: 1 = page texts only, 2 = page readings (text, blocks, source, OCR confidence).
+PAGES_FORMAT = 2
 
 
 async def write_json(blobs: BlobStore, key: str, payload: dict[str, Any]) -> None:
@@ -40,20 +47,45 @@ async def read_json(blobs: BlobStore, key: str) -> dict[str, Any]:
     return payload
 
 
-async def save_pages(blobs: BlobStore, document_id: str, pages: Sequence[Page]) -> None:
+async def save_reading(blobs: BlobStore, document_id: str, pages: Sequence[PageReading]) -> None:
+    """Store the document's page readings as pages.json (format 2)."""
     await write_json(
         blobs,
         pages_key_for(document_id),
-        {
-            "format": FORMAT_VERSION,
-            "pages": [{"number": page.number, "text": page.text} for page in pages],
-        },
+        {"format": PAGES_FORMAT, "pages": [page_to_dict(page) for page in pages]},
     )
 
 
-async def load_pages(blobs: BlobStore, document_id: str) -> list[Page]:
+async def load_reading(blobs: BlobStore, document_id: str) -> list[PageReading]:
+    """The page readings; a format-1 page becomes one paragraph block of its text."""
     payload = await read_json(blobs, pages_key_for(document_id))
-    return [Page(int(item["number"]), str(item["text"])) for item in payload["pages"]]
+    version = payload.get("format")
+    try:
+        if version == PAGES_FORMAT:
+            return [page_from_dict(item) for item in payload["pages"]]
+        if version == 1:
+            return [_legacy_reading(item) for item in payload["pages"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StorageError("a stored page artifact has an unexpected shape") from exc
+    raise StorageError("a stored page artifact has an unknown format")
+
+
+async def save_pages(blobs: BlobStore, document_id: str, pages: Sequence[Page]) -> None:
+    """Store page texts only (format 1): the pipeline's path until it carries readings."""
+    payload = {"format": 1, "pages": [{"number": p.number, "text": p.text} for p in pages]}
+    await write_json(blobs, pages_key_for(document_id), payload)
+
+
+async def load_pages(blobs: BlobStore, document_id: str) -> list[Page]:
+    """The page texts (what search, answers and summaries read), from either format."""
+    return [Page(page.number, page.text) for page in await load_reading(blobs, document_id)]
+
+
+def _legacy_reading(item: dict[str, Any]) -> PageReading:
+    # Format 1 kept no layout: the page is one paragraph with no box and no page size.
+    text = str(item["text"])
+    blocks = (Block(BlockKind.PARAGRAPH, text, (0.0, 0.0, 0.0, 0.0)),) if text.strip() else ()
+    return PageReading(number=int(item["number"]), text=text, blocks=blocks, width=0, height=0)
 
 
 async def save_summary(blobs: BlobStore, document_id: str, summary: Summary) -> None:
