@@ -94,23 +94,24 @@ async def open_engine(name: str, folder: Path) -> Engine:
 
 
 def documents(
-    corpus: Sequence[Abstract], copies: int
+    corpus: Sequence[Abstract], copy: int, first: int
 ) -> list[tuple[SearchableDocument, list[Page]]]:
+    """Copy `copy` of the corpus as documents numbered from `first` (made copy by copy, so
+    that 100 copies never sit in memory at once)."""
     made = []
-    for copy in range(copies):
-        header = f"corpuscopy{copy}" if copy else ""
-        for start in range(0, len(corpus), PAGES_PER_DOCUMENT):
-            chunk = corpus[start : start + PAGES_PER_DOCUMENT]
-            number = len(made)
-            document = SearchableDocument(
-                f"d{number:07d}",
-                OWNER,
-                f"scifact-{number:05d}",
-                ("even",) if number % 2 == 0 else ("odd",),
-                CREATED + timedelta(minutes=number),
-            )
-            pages = [Page(i + 1, page_text(a, header)) for i, a in enumerate(chunk)]
-            made.append((document, pages))
+    header = f"corpuscopy{copy}" if copy else ""
+    for start in range(0, len(corpus), PAGES_PER_DOCUMENT):
+        chunk = corpus[start : start + PAGES_PER_DOCUMENT]
+        number = first + len(made)
+        document = SearchableDocument(
+            f"d{number:07d}",
+            OWNER,
+            f"scifact-{number:05d}",
+            ("even",) if number % 2 == 0 else ("odd",),
+            CREATED + timedelta(minutes=number),
+        )
+        pages = [Page(i + 1, page_text(a, header)) for i, a in enumerate(chunk)]
+        made.append((document, pages))
     return made
 
 
@@ -154,15 +155,17 @@ def summary(rounds: list[list[float]]) -> dict[str, float]:
 async def stage(
     args: argparse.Namespace, corpus: list[Abstract], copies: int, workdir: Path
 ) -> dict[str, Any]:
-    docs = documents(corpus, copies)
-    pages = sum(len(p) for _, p in docs)
+    per_copy = -(-len(corpus) // PAGES_PER_DOCUMENT)
+    pages = len(corpus) * copies
     queries = [q.text for q in query_pool(corpus, list(load_queries(args.queries).values()), 0)]
     engines: dict[str, Engine] = {}
     result: dict[str, Any] = {"pages": pages, "engines": {}}
     for name in args.engines:
         folder = workdir / f"{name}-{copies}"
         engine = await open_engine(name, folder)
-        seconds = await build(engine, docs)
+        seconds = 0.0
+        for copy in range(copies):
+            seconds += await build(engine, documents(corpus, copy, copy * per_copy))
         await timings(engine, queries[:50], grouped=False)  # warm-up
         engines[name] = engine
         result["engines"][name] = {

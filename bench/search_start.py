@@ -8,8 +8,8 @@ Run from the repository root with the dev environment active (moto[server] is a 
 What is timed. On the aws profile every task builds its own copy of the search index at start
 (ReplicatedSearchIndex -> services/reindex.py: list the configured owners' records 100 at a
 time; for each document, 8 at once, GetItem of its record and GetObject of its pages.json; the
-pages into SQLite FTS5), and /readyz answers 503 `search_index` until it is built. A stage opens
-the services as the app's lifespan does (`open_services`, aws profile, pipeline on, language
+pages into the Tantivy index), and /readyz answers 503 `search_index` until it is built. A stage
+opens the services as the app's lifespan does (`open_services`, aws profile, pipeline on, language
 model disabled) and runs the clock from just before that until `search_index.check()` (what
 /readyz asks) first passes, polled every --poll seconds, like a load balancer's health check.
 
@@ -25,7 +25,7 @@ adds documents until the library holds its page count. S3 and DynamoDB are a mot
 process of its own on 127.0.0.1 (not the real services: their latency differs, see the doc).
 
 Reported per stage: pages, documents, seconds from opening the services to ready, of which
-opening the clients, pages/s and documents/s of the whole, the index file's size, this
+opening the clients, pages/s and documents/s of the whole, the index's size, this
 process's peak RSS, and the build's retried steps (moto failing a request; 0 in a clean run).
 """
 
@@ -175,7 +175,7 @@ async def time_to_ready(settings: Settings, poll: float) -> tuple[float, float, 
             except Exception:
                 await asyncio.sleep(poll)
         ready = time.perf_counter() - started
-        index_files = list(settings.data_dir.glob("search-*/search.sqlite3*"))
+        index_files = [p for p in settings.data_dir.glob("search-*/**/*") if p.is_file()]
         index_mib = sum(path.stat().st_size for path in index_files) / 2**20
     return opened, ready, index_mib
 
