@@ -28,8 +28,10 @@ from docquery.adapters.aws.textract import (
     textract_client_config,
 )
 from docquery.domain.processing import Page
+from docquery.domain.reading import BlockKind, PageSource
 from docquery.errors import OcrFailed
 from docquery.settings import Settings
+from support.textract_analysis import Analysis
 
 pytestmark = pytest.mark.aws
 
@@ -120,7 +122,7 @@ def page_block(page: int) -> dict[str, Any]:
 
 
 def job(job_id: str) -> Any:
-    return textract_backends[ACCOUNT][REGION].async_text_detection_jobs[job_id]
+    return textract_backends[ACCOUNT][REGION].async_document_analysis_jobs[job_id]
 
 
 async def test_lines_are_grouped_by_page_in_textract_order(
@@ -150,10 +152,40 @@ async def test_lines_are_grouped_by_page_in_textract_order(
         Page(4, ""),
     ]
     _, calls = client
-    [start] = calls.of("StartDocumentTextDetection")
+    [start] = calls.of("StartDocumentAnalysis")
     assert start["DocumentLocation"] == {"S3Object": {"Bucket": BUCKET, "Name": KEY}}
     assert start["ClientRequestToken"] == request_token(BUCKET, KEY)
+    assert start["FeatureTypes"] == ["LAYOUT", "TABLES"]
     assert fake_time.sleeps == []  # the job was over at the first look
+
+
+async def test_read_document_gives_the_blocks_of_layout_and_tables(
+    client: tuple[Any, Calls], fake_time: FakeTime, script: Callable[..., None]
+) -> None:
+    doc = Analysis()
+    page = doc.page(1)
+    doc.text(page, "LAYOUT_TITLE", "Discharge summary", (0.1, 0.05, 0.5, 0.04))
+    doc.table(page, [["Test", "Result"], ["Potassium", "3.4 mmol/L"]], (0.1, 0.2, 0.6, 0.1))
+    doc.text(page, "LAYOUT_PAGE_NUMBER", "Page 1 of 1", (0.8, 0.95, 0.1, 0.02))
+    script(pages=1, blocks=doc.blocks)
+
+    [reading] = await ocr(client, fake_time).read_document(KEY, sizes={1: (595.0, 842.0)})
+
+    assert [b.kind for b in reading.blocks] == [
+        BlockKind.HEADING,
+        BlockKind.TABLE,
+        BlockKind.FURNITURE,
+    ]
+    table = reading.blocks[1].table
+    assert table is not None
+    assert table.header is not None
+    assert [(c.text, c.header) for c in table.body[0].cells] == [
+        ("Potassium", "Test"),
+        ("3.4 mmol/L", "Result"),
+    ]
+    assert reading.source is PageSource.OCR
+    assert reading.width == 595.0
+    assert "Page 1 of 1" in reading.text
 
 
 async def test_a_document_without_any_line_gives_empty_pages(
@@ -172,7 +204,7 @@ async def test_waits_while_the_job_is_in_progress(
 
     def finish_after_two_waits() -> None:
         if len(fake_time.sleeps) == 2:
-            [polled] = {params["JobId"] for params in calls.of("GetDocumentTextDetection")}
+            [polled] = {params["JobId"] for params in calls.of("GetDocumentAnalysis")}
             job(polled).job["JobStatus"] = "SUCCEEDED"
 
     fake_time.on_sleep = finish_after_two_waits
@@ -181,7 +213,7 @@ async def test_waits_while_the_job_is_in_progress(
 
     assert pages == [Page(1, "Scanned note")]
     assert fake_time.sleeps == [2.0, 2.0]
-    assert len(calls.of("GetDocumentTextDetection")) == 3
+    assert len(calls.of("GetDocumentAnalysis")) == 3
 
 
 async def test_follows_next_token_through_every_page_of_results(
@@ -205,14 +237,14 @@ async def test_follows_next_token_through_every_page_of_results(
     def paged(self: TextractResponse) -> str:
         # Textract's paging, which moto lacks: `per_answer` blocks, then a NextToken.
         params = json.loads(self.body)
-        result = self.textract_backend.get_document_text_detection(params["JobId"]).to_dict()
+        result = self.textract_backend.get_document_analysis(params["JobId"], None).to_dict()
         start = int(params.get("NextToken", 0))
         answer = dict(result, Blocks=result["Blocks"][start : start + per_answer])
         if start + per_answer < len(result["Blocks"]):
             answer["NextToken"] = str(start + per_answer)
         return json.dumps(answer)
 
-    monkeypatch.setattr(TextractResponse, "get_document_text_detection", paged)
+    monkeypatch.setattr(TextractResponse, "get_document_analysis", paged)
 
     pages = await ocr(client, fake_time).detect_text(KEY)
 
@@ -222,7 +254,7 @@ async def test_follows_next_token_through_every_page_of_results(
         Page(3, ""),
     ]
     _, calls = client
-    gets = calls.of("GetDocumentTextDetection")
+    gets = calls.of("GetDocumentAnalysis")
     assert [params.get("NextToken") for params in gets] == [None, "2", "4", "6"]
     assert all(params["MaxResults"] == 1000 for params in gets)
 
@@ -258,7 +290,7 @@ async def test_a_job_still_in_progress_at_the_deadline_is_ocr_failed(
     # Polled at 0, 2, 4, 6 and 7 s: the last wait is cut to the deadline, not past it.
     assert fake_time.sleeps == [2.0, 2.0, 2.0, 1.0]
     _, calls = client
-    assert len(calls.of("GetDocumentTextDetection")) == 5
+    assert len(calls.of("GetDocumentAnalysis")) == 5
 
 
 @pytest.mark.parametrize(
@@ -284,7 +316,7 @@ async def test_a_refused_start_is_ocr_failed_naming_the_code(
     def refuse(*args: Any, **kwargs: Any) -> str:
         raise JsonRESTError(code, "refused by the test")
 
-    monkeypatch.setattr(TextractBackend, "start_document_text_detection", refuse)
+    monkeypatch.setattr(TextractBackend, "start_document_analysis", refuse)
 
     with pytest.raises(OcrFailed) as failure:
         await ocr(client, fake_time).detect_text(KEY)
@@ -293,7 +325,7 @@ async def test_a_refused_start_is_ocr_failed_naming_the_code(
     assert failure.value.transient is transient
     assert isinstance(failure.value.__cause__, ClientError)
     _, calls = client
-    assert calls.of("GetDocumentTextDetection") == []
+    assert calls.of("GetDocumentAnalysis") == []
 
 
 async def test_throttling_is_retried_by_botocore_then_ocr_failed(
@@ -309,7 +341,7 @@ async def test_throttling_is_retried_by_botocore_then_ocr_failed(
         attempts.append(1)
         raise JsonRESTError("ProvisionedThroughputExceededException", "slow down")
 
-    monkeypatch.setattr(TextractBackend, "start_document_text_detection", throttle)
+    monkeypatch.setattr(TextractBackend, "start_document_analysis", throttle)
 
     with pytest.raises(OcrFailed, match="ProvisionedThroughputExceededException") as failure:
         await ocr(client, fake_time).detect_text(KEY)
@@ -326,8 +358,8 @@ async def test_an_error_while_polling_is_ocr_failed(
     _, calls = client
 
     def forget_the_job() -> None:
-        [polled] = {params["JobId"] for params in calls.of("GetDocumentTextDetection")}
-        del textract_backends[ACCOUNT][REGION].async_text_detection_jobs[polled]
+        [polled] = {params["JobId"] for params in calls.of("GetDocumentAnalysis")}
+        del textract_backends[ACCOUNT][REGION].async_document_analysis_jobs[polled]
 
     fake_time.on_sleep = forget_the_job
 

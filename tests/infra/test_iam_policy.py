@@ -40,7 +40,8 @@ KMS_ACTIONS = {"kms:GenerateDataKey", "kms:Decrypt"}
 BEDROCK_ACTIONS = {"bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"}
 # OCR of scanned PDFs (TEXTRACT_ENABLED). Textract reads the object with the caller's
 # permissions: s3:GetObject on documents/* (and the KMS key through S3) covers it.
-TEXTRACT_ACTIONS = {"textract:StartDocumentTextDetection", "textract:GetDocumentTextDetection"}
+# Document analysis (LAYOUT and TABLES): the text detection actions are not used any more.
+TEXTRACT_ACTIONS = {"textract:StartDocumentAnalysis", "textract:GetDocumentAnalysis"}
 APP_ACTIONS = (
     S3_OBJECT_ACTIONS
     | S3_BUCKET_ACTIONS
@@ -192,8 +193,8 @@ def test_task_policy_actions_are_exact_and_without_wildcards(task_policy: dict[s
 
 
 def test_task_policy_grants_all_resources_only_for_textract(task_policy: dict[str, Any]) -> None:
-    # The one allowed exception: Textract's StartDocumentTextDetection and
-    # GetDocumentTextDetection have no resource types in the Service Authorization Reference
+    # The one allowed exception: Textract's StartDocumentAnalysis and
+    # GetDocumentAnalysis have no resource types in the Service Authorization Reference
     # ("Actions, resources, and condition keys for Amazon Textract"), so "*" is the only
     # resource they accept. Jobs have no ARN; the document is read under s3:GetObject.
     everything = [s for s in task_policy["Statement"] if "*" in as_list(s["Resource"])]

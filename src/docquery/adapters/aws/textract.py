@@ -1,4 +1,9 @@
-"""TextractOcr: the text of a scanned PDF from Amazon Textract's asynchronous text detection."""
+"""TextractOcr: a scanned PDF read by Amazon Textract's asynchronous document analysis.
+
+AnalyzeDocument with LAYOUT and TABLES gives the same blocks as the text layer's reading
+(headings, paragraphs, lists, tables with their header row, furniture); textract_blocks.py
+converts them.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import asyncio
 import hashlib
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from docquery.adapters.aws.textract_blocks import pages_from_blocks
 from docquery.domain.processing import Page
+from docquery.domain.reading import PageReading
 from docquery.errors import OcrFailed
 
 if TYPE_CHECKING:
@@ -34,8 +40,10 @@ _DOCUMENT_FAULTS = frozenset(
         "InvalidParameterException",
     }
 )
-# The most blocks one GetDocumentTextDetection answer may hold (Textract's maximum).
+# The most blocks one GetDocumentAnalysis answer may hold (Textract's maximum).
 _MAX_RESULTS = 1000
+# LAYOUT gives headings, paragraphs, lists, key-values and furniture; TABLES gives the cells.
+FEATURE_TYPES = ("LAYOUT", "TABLES")
 
 
 def textract_client_config(settings: Settings) -> AioConfig:
@@ -53,7 +61,7 @@ def textract_client_config(settings: Settings) -> AioConfig:
 
 
 class TextractOcr:
-    """Lines of text per page of a PDF in the documents bucket, read by Textract.
+    """The reading of every page of a PDF in the documents bucket, by Textract.
 
     `client` is an aiobotocore `textract` client, typed Any because its stubs
     (types-aiobotocore-textract) are not a dependency. Detected text is patient data and is
@@ -77,28 +85,34 @@ class TextractOcr:
         self._sleep = sleep
         self._clock = clock
 
-    async def detect_text(self, key: str) -> list[Page]:
-        """One Page per page of the PDF at `key`, its lines joined by newlines (may be empty)."""
+    async def read_document(
+        self, key: str, *, sizes: Mapping[int, tuple[float, float]] | None = None
+    ) -> list[PageReading]:
+        """One PageReading per page of the PDF at `key`; `sizes` are page sizes in points."""
         started = self._clock()
         job_id = await self._start(key)
         first = await self._wait(job_id, deadline=started + self._timeout)
-        lines, page_count = await self._read_lines(job_id, first)
-        count = max(page_count, max(lines, default=0))
-        pages = [Page(number, "\n".join(lines.get(number, ()))) for number in range(1, count + 1)]
+        blocks, page_count = await self._read_blocks(job_id, first)
+        pages = pages_from_blocks(blocks, page_count=page_count, sizes=sizes)
         log.info(
-            "textract.detected",
+            "textract.analysed",
             extra={
                 "blob_key": key,
-                "size": count,
+                "size": len(pages),
                 "duration_ms": round((self._clock() - started) * 1000),
             },
         )
         return pages
 
+    async def detect_text(self, key: str) -> list[Page]:
+        """One Page per page of the PDF at `key`: its lines in reading order (may be empty)."""
+        return [Page(page.number, page.text) for page in await self.read_document(key)]
+
     async def _start(self, key: str) -> str:
         response = await _guard(
-            self._client.start_document_text_detection(
+            self._client.start_document_analysis(
                 DocumentLocation={"S3Object": {"Bucket": self._bucket, "Name": key}},
+                FeatureTypes=list(FEATURE_TYPES),
                 # The same token returns the same job: a retried start (by botocore, or the
                 # pipeline after a crash or a timeout) resumes that job instead of paying again.
                 ClientRequestToken=request_token(self._bucket, key),
@@ -128,27 +142,27 @@ class TextractOcr:
                 )
             await self._sleep(min(self._poll_interval, remaining))
 
-    async def _read_lines(
+    async def _read_blocks(
         self, job_id: str, response: dict[str, Any]
-    ) -> tuple[dict[int, list[str]], int]:
-        """LINE blocks by page number, in the order Textract returns them; the page count."""
-        lines: dict[int, list[str]] = defaultdict(list)
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Every block of the job, answer after answer (NextToken); the page count."""
+        # All answers are gathered before converting: a relationship may name a block that
+        # a later answer holds.
+        blocks: list[dict[str, Any]] = []
         page_count = 0
         while True:
             pages = response.get("DocumentMetadata", {}).get("Pages")
             if isinstance(pages, int):
                 page_count = max(page_count, pages)
-            for block in response.get("Blocks", ()):
-                if block.get("BlockType") == "LINE":
-                    lines[int(block.get("Page", 1))].append(str(block.get("Text", "")))
+            blocks.extend(response.get("Blocks", ()))
             token = response.get("NextToken")
             if not token:
-                return lines, page_count
+                return blocks, page_count
             response = await self._results(job_id, NextToken=token)
 
     async def _results(self, job_id: str, **page: str) -> dict[str, Any]:
         result: dict[str, Any] = await _guard(
-            self._client.get_document_text_detection(JobId=job_id, MaxResults=_MAX_RESULTS, **page)
+            self._client.get_document_analysis(JobId=job_id, MaxResults=_MAX_RESULTS, **page)
         )
         return result
 
