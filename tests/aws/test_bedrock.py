@@ -14,8 +14,8 @@ import pytest
 from docquery.adapters.aws.bedrock import bedrock_client_config
 from docquery.domain.processing import Page
 from docquery.errors import ModelFailed
-from docquery.services.summary_prompt import estimate_tokens
 from docquery.settings import Settings
+from docquery.text.prompts_summary import estimate_tokens
 from support.bedrock import MODEL_ID, bedrock
 from support.fake_bedrock import FakeBedrock, RecordedRequest
 

@@ -16,8 +16,9 @@ import pytest
 from docquery.adapters.aws.bedrock import BedrockLanguageModel
 from docquery.domain.search import Answer, Draft, DraftCitation, Passage
 from docquery.errors import ModelFailed
-from docquery.services.citations import NOT_FOUND_ANSWER, verify
-from docquery.services.summary_prompt import estimate_tokens
+from docquery.services.citations import verify
+from docquery.text.answers import NOT_FOUND_ANSWER
+from docquery.text.prompts_summary import estimate_tokens
 from support.bedrock import MODEL_ID, bedrock
 from support.fake_bedrock import FakeBedrock
 

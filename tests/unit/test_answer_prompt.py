@@ -7,7 +7,8 @@ import re
 import pytest
 
 from docquery.domain.search import Draft, DraftCitation, Passage
-from docquery.services.answer_prompt import (
+from docquery.text.answers import NOT_FOUND_ANSWER
+from docquery.text.prompts_answer import (
     CITATIONS_OPEN,
     MAX_CITATIONS,
     MIN_PASSAGE_CHARS,
@@ -18,8 +19,7 @@ from docquery.services.answer_prompt import (
     parse_answer,
     render_source,
 )
-from docquery.services.citations import NOT_FOUND_ANSWER
-from docquery.services.summary_prompt import CHARS_PER_TOKEN, estimate_tokens
+from docquery.text.prompts_summary import CHARS_PER_TOKEN, estimate_tokens
 
 REPLY = (
     "Potassium was 3.1 mmol/L on admission [1] and was replaced [2].\n"

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from docquery.domain.search import Citation, Draft, DraftCitation, Passage
-from docquery.services.citations import NOT_FOUND_ANSWER, keep_markers, normalise, verify
+from docquery.services.citations import keep_markers, verify
+from docquery.text.answers import NOT_FOUND_ANSWER, normalise
 
 PAGE_3 = (
     "DISCHARGE SUMMARY\n"

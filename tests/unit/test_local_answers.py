@@ -7,7 +7,8 @@ import pytest
 from docquery.adapters.local.answerer import MAX_SENTENCES, terms
 from docquery.adapters.local.summariser import LocalLanguageModel
 from docquery.domain.search import Draft, Passage
-from docquery.services.citations import NOT_FOUND_ANSWER, verify
+from docquery.services.citations import verify
+from docquery.text.answers import NOT_FOUND_ANSWER
 
 DISCHARGE = [
     """DISCHARGE SUMMARY

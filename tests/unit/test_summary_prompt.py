@@ -8,7 +8,7 @@ import re
 import pytest
 
 from docquery.domain.processing import Page, Statement, SummarySection
-from docquery.services.summary_prompt import (
+from docquery.text.prompts_summary import (
     COMBINE_CLOSE,
     SYSTEM_PROMPT,
     combine_batches,

@@ -13,9 +13,10 @@ from docquery.errors import AnswersDisabled
 from docquery.ports import DocumentStore
 from docquery.ports.language_model import LanguageModel
 from docquery.ports.search import SearchIndex
-from docquery.services.citations import NOT_FOUND_ANSWER, verify
+from docquery.services.citations import verify
 from docquery.services.search import check_filters, current_pages
 from docquery.services.search_query import parse_query
+from docquery.text.answers import NOT_FOUND_ANSWER
 
 log = logging.getLogger(__name__)
 

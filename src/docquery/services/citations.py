@@ -8,13 +8,11 @@ are the answer's [n] markers that no longer have a citation behind them.
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Mapping, Sequence
 
 from docquery.domain.search import Answer, Citation, Draft, DraftCitation, Passage
+from docquery.text.answers import NOT_FOUND_ANSWER, normalise
 
-# The answer when nothing in the documents supports one; the model is asked to use it too.
-NOT_FOUND_ANSWER = "I could not find support for an answer in the selected documents."
 # Shorter quotes ("the", "mg") occur almost anywhere and prove nothing.
 MIN_QUOTE_CHARS = 8
 
@@ -44,11 +42,6 @@ def verify(draft: Draft, passages: Sequence[Passage], page_texts: Mapping[PageKe
     return Answer(
         text=keep_markers(draft.text, cited), citations=tuple(verified.values()), grounded=True
     )
-
-
-def normalise(text: str) -> str:
-    """Compatibility forms (NFKC), every run of Unicode whitespace one space, stripped."""
-    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 def keep_markers(text: str, sources: frozenset[int]) -> str:

@@ -22,7 +22,7 @@ from docquery.adapters.aws.bedrock_answers import answer_with, stream_answer_wit
 from docquery.domain.processing import FailureCode, Page, Summary
 from docquery.domain.search import Draft, Passage
 from docquery.errors import ModelFailed
-from docquery.services.summary_prompt import (
+from docquery.text.prompts_summary import (
     Prompt,
     Sections,
     combine_batches,

@@ -12,14 +12,14 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 
 from docquery.domain.search import Draft, Passage
-from docquery.services.answer_prompt import (
+from docquery.text.answers import NOT_FOUND_ANSWER
+from docquery.text.prompts_answer import (
     ProseSplitter,
     answer_prompt,
     fit_passages,
     parse_answer,
 )
-from docquery.services.citations import NOT_FOUND_ANSWER
-from docquery.services.summary_prompt import Prompt
+from docquery.text.prompts_summary import Prompt
 
 log = logging.getLogger(__name__)
 

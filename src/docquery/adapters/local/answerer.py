@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from docquery.adapters.local.sentences import normalise
 from docquery.domain.search import Draft, DraftCitation, Passage
-from docquery.services.citations import NOT_FOUND_ANSWER
+from docquery.text.answers import NOT_FOUND_ANSWER
+from docquery.text.sentences import normalise
 
 MAX_SENTENCES = 3
 # A sentence is picked only if it scores at least this share of the best sentence's score.

@@ -15,7 +15,6 @@ from collections.abc import AsyncGenerator, Sequence
 from datetime import UTC, datetime
 
 from docquery.adapters.local.answerer import extract_answer, text_pieces
-from docquery.adapters.local.sentences import Sentence, split_sentences
 from docquery.domain.processing import (
     SUMMARY_SECTIONS,
     Page,
@@ -24,6 +23,7 @@ from docquery.domain.processing import (
     SummarySection,
 )
 from docquery.domain.search import Draft, Passage
+from docquery.text.sentences import Sentence, split_sentences
 
 MODEL_ID = "docquery-extractive-v1"
 # A section takes a sentence when its cues weigh at least this much.

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from docquery.domain.search import Draft, DraftCitation, Passage
-from docquery.services.citations import NOT_FOUND_ANSWER, normalise
-from docquery.services.summary_prompt import CHARS_PER_TOKEN, Prompt, escape, unescape
+from docquery.text.answers import NOT_FOUND_ANSWER, normalise
+from docquery.text.prompts_summary import CHARS_PER_TOKEN, Prompt, escape, unescape
 
 # What the fake Bedrock server (tests/support/fake_bedrock.py) recognises an answer request by.
 SOURCES_OPEN = "<sources>"
