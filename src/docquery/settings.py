@@ -26,6 +26,13 @@ class LanguageModelChoice(StrEnum):
     DISABLED = "disabled"
 
 
+class OcrEngine(StrEnum):
+    AUTO = "auto"
+    TESSERACT = "tesseract"
+    TEXTRACT = "textract"
+    OFF = "off"
+
+
 class AuthMode(StrEnum):
     NONE = "none"
     API_KEY = "api_key"
@@ -123,6 +130,22 @@ class Settings(BaseSettings):
         5_000_000, ge=1000, validation_alias=_env("MAX_EXTRACTED_CHARS")
     )
     textract_enabled: bool = Field(False, validation_alias=_env("TEXTRACT_ENABLED"))
+    # Pages without a usable text layer: read by Tesseract in the workers, by Textract, or not.
+    ocr_engine: OcrEngine = Field(OcrEngine.AUTO, validation_alias=_env("OCR_ENGINE"))
+    ocr_dpi: int = Field(200, ge=72, le=600, validation_alias=_env("OCR_DPI"))
+    ocr_max_pixels: int = Field(
+        25_000_000, ge=1_000_000, le=200_000_000, validation_alias=_env("OCR_MAX_PIXELS")
+    )
+    ocr_page_timeout_seconds: float = Field(
+        60.0, gt=0, le=600, validation_alias=_env("OCR_PAGE_TIMEOUT_SECONDS")
+    )
+    # Each OCR page done adds this to EXTRACT_TIMEOUT_SECONDS, up to EXTRACT_MAX_TIMEOUT_SECONDS.
+    ocr_page_allowance_seconds: float = Field(
+        5.0, ge=0, le=600, validation_alias=_env("OCR_PAGE_ALLOWANCE_SECONDS")
+    )
+    extract_max_timeout_seconds: float = Field(
+        1800.0, gt=0, le=86400, validation_alias=_env("EXTRACT_MAX_TIMEOUT_SECONDS")
+    )
     # aws profile: how often a task reads the other tasks' search index changes.
     search_poll_seconds: float = Field(
         1.0, gt=0, le=60, validation_alias=_env("SEARCH_POLL_SECONDS")
@@ -207,6 +230,20 @@ class Settings(BaseSettings):
         if self.profile is Profile.AWS:
             return LanguageModelChoice.BEDROCK
         return LanguageModelChoice.LOCAL
+
+    @property
+    def effective_ocr_engine(self) -> OcrEngine:
+        """auto: Textract on aws when TEXTRACT_ENABLED, Tesseract otherwise."""
+        if self.ocr_engine is not OcrEngine.AUTO:
+            return self.ocr_engine
+        if self.profile is Profile.AWS and self.textract_enabled:
+            return OcrEngine.TEXTRACT
+        return OcrEngine.TESSERACT
+
+    @property
+    def ocr_in_workers(self) -> bool:
+        """Whether the extraction workers OCR pages themselves (Tesseract)."""
+        return self.effective_ocr_engine is OcrEngine.TESSERACT
 
     @property
     def max_request_size(self) -> int:

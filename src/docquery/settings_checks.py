@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import AliasChoices, ValidationError
 from pydantic_core import ErrorDetails
 
-from docquery.settings import AuthMode, Profile, Settings, is_loopback
+from docquery.settings import AuthMode, OcrEngine, Profile, Settings, is_loopback
 
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "placeholder"})
 
@@ -67,12 +67,19 @@ def _textract_on_aws(settings: Settings) -> Iterator[Problem]:
         yield Problem("TEXTRACT_ENABLED", message, ("DOCQUERY_PROFILE",))
 
 
+def _ocr_engine_textract(settings: Settings) -> Iterator[Problem]:
+    if settings.ocr_engine is OcrEngine.TEXTRACT and not settings.textract_enabled:
+        message = "textract needs TEXTRACT_ENABLED=true (and the aws profile)"
+        yield Problem("OCR_ENGINE", message, ("TEXTRACT_ENABLED",))
+
+
 # What serving needs beyond valid fields: callers, cursors' key, and the pipeline's OCR.
 SERVING: tuple[Check, ...] = (
     _api_keys_given,
     _auth_on_loopback_only,
     _secret_key_on_aws,
     _textract_on_aws,
+    _ocr_engine_textract,
 )
 # Rebuilding the index walks every configured owner: with API keys, their owners.
 REINDEX: tuple[Check, ...] = (_api_keys_given,)

@@ -28,6 +28,7 @@ from docquery.settings import (
     PIPELINE_STOP_SECONDS,
     AuthMode,
     LanguageModelChoice,
+    OcrEngine,
     Profile,
     Settings,
 )
@@ -163,7 +164,8 @@ async def _language_model(
 
 
 def _ocr(settings: Settings, clients: AwsClients) -> Ocr | None:
-    if clients.textract is None:
+    # OCR_ENGINE=tesseract or off: the workers OCR or nothing does; Textract stays unused.
+    if clients.textract is None or settings.effective_ocr_engine is not OcrEngine.TEXTRACT:
         return None
     from docquery.adapters.aws.textract import TextractOcr
 

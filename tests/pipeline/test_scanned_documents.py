@@ -1,4 +1,8 @@
-"""Scans without a text layer: no_text_layer, or Textract's lines on the aws profile."""
+"""Scans without a text layer and OCR off: no_text_layer; Textract's lines on the aws profile.
+
+Tesseract in the workers (OCR_ENGINE=tesseract, the embedded default) is tested with generated
+scans in test_reading_api.py.
+"""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def script_textract(
 async def test_a_scan_without_ocr_fails_with_no_text_layer(
     make_pipeline_harness: HarnessFactory,
 ) -> None:
-    async with make_pipeline_harness() as h:
+    async with make_pipeline_harness(ocr_engine="off") as h:
         document = await upload_ok(h.alice, scanned_pdf(pages=2))
         final = await wait_for_document(h.alice, document["id"], settled)
     assert final["status"] == "failed"

@@ -84,9 +84,7 @@ def test_every_sample_has_an_expectation() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))
-async def test_samples_give_every_page_and_its_text(
-    extractor: PdfExtractor, name: str
-) -> None:
+async def test_samples_give_every_page_and_its_text(extractor: PdfExtractor, name: str) -> None:
     count, (first_words, last_words) = SAMPLES[name]
 
     pages = await extractor.extract(SAMPLE_PDFS / name)
@@ -119,7 +117,9 @@ async def test_nul_characters_are_dropped_from_the_text(
 
     (page,) = await extractor.extract(pdf)
 
-    assert page.text == "dose5 mg"
+    # pdfium gives the NUL glyph its advance, so the words around it may read as two.
+    assert "\x00" not in page.text
+    assert page.text.replace(" ", "") == "dose5mg"
 
 
 @pytest.mark.parametrize("algorithm", ["RC4-128", "AES-128", "AES-256"])
@@ -143,7 +143,6 @@ async def test_empty_user_password_is_opened(
             FailureCode.ENCRYPTED_PDF,
         ),
         (bad_pdfs.truncated_pdf, FailureCode.UNREADABLE_PDF),
-        (bad_pdfs.no_eof_pdf, FailureCode.UNREADABLE_PDF),
         (bad_pdfs.zero_pages_pdf, FailureCode.UNREADABLE_PDF),
         (bad_pdfs.not_a_pdf, FailureCode.UNREADABLE_PDF),
         (lambda: b"", FailureCode.UNREADABLE_PDF),
@@ -151,15 +150,14 @@ async def test_empty_user_password_is_opened(
         (bad_pdfs.circular_kids_pdf, FailureCode.UNREADABLE_PDF),
         # pypdf stops at the loop and finds no text; the page has nothing else to read.
         (bad_pdfs.circular_contents_pdf, FailureCode.NO_TEXT_LAYER),
-        # pypdf's own cap (75 MB per stream) stops a 1 GiB expansion first, in ~0.1 s: the
-        # file is too complex to read, memory was never short.
-        (lambda: bad_pdfs.bomb_pdf(expanded_mib=1024), FailureCode.TOO_COMPLEX),
+        # pdfium has no per-stream cap (pypdf's stopped this as too_complex): inflating 1 GiB
+        # passes the worker's 1 GiB address space, pdfium aborts, and the worker is replaced.
+        (lambda: bad_pdfs.bomb_pdf(expanded_mib=1024), FailureCode.EXTRACTION_MEMORY),
     ],
     ids=[
         "encrypted-aes",
         "encrypted-rc4",
         "truncated",
-        "no-eof",
         "zero-pages",
         "not-a-pdf",
         "empty-file",
@@ -182,6 +180,16 @@ async def test_hostile_pdfs_fail_with_their_code(
     # The worker survived (or was replaced): the next document is read.
     pages = await extractor.extract(SAMPLE_PDFS / "minimal-document.pdf")
     assert len(pages) == 1
+
+
+async def test_a_pdf_without_its_eof_line_is_still_read(
+    extractor: PdfExtractor, write_pdf: Callable[[bytes], Path]
+) -> None:
+    # pdfium recovers the intact body of a file whose last line is missing (pypdf refused it).
+    pages = await extractor.extract(write_pdf(bad_pdfs.no_eof_pdf()))
+
+    assert [page.number for page in pages] == [1, 2, 3]
+    assert pages[2].text.split() == bad_pdfs.page_text(3).split()
 
 
 async def test_a_missing_file_is_a_storage_error_and_hides_its_path(
@@ -234,18 +242,18 @@ async def test_timeout_kills_the_worker_and_the_pool_recovers(
 async def test_memory_limit_kills_the_worker_and_the_pool_recovers(
     write_pdf: Callable[[bytes], Path],
 ) -> None:
-    # Each page has its own 70 MiB stream (under pypdf's 75 MB cap) and pypdf keeps decoded
-    # streams while the document is open, so the worker passes its 256 MiB address space.
+    # pdfium decodes a page's whole content stream: 300 MiB passes a 256 MiB address space.
     limits = ExtractionLimits(
         timeout_seconds=30.0, memory_bytes=256 * 1024**2, max_pages=100, max_chars=10**6
     )
-    hog = write_pdf(bad_pdfs.bomb_pdf(expanded_mib=70, pages=6, shared=False))
+    hog = write_pdf(bad_pdfs.bomb_pdf(expanded_mib=300))
     async with PdfExtractor(workers=1, limits=limits) as extractor:
         failure = await failure_of(extractor, hog)
         pages = await extractor.extract(SAMPLE_PDFS / "pdflatex-4-pages.pdf")
 
     assert failure.code is FailureCode.EXTRACTION_MEMORY
-    assert failure.message == "out of memory"
+    # Python's MemoryError reports "out of memory"; pdfium's failed allocation aborts.
+    assert failure.message in ("out of memory", "the extraction worker died (signal SIGABRT)")
     assert len(pages) == 4
 
 

@@ -1,8 +1,14 @@
-"""PDF text extraction in a pool of worker processes, with time, memory, page and text limits.
+"""PDF reading in a pool of worker processes, with time, memory, page and text limits.
 
-pypdf runs only in the workers (`_extract_worker`), one document at a time each. A document
-that hangs or bloats pypdf costs one worker: it is killed and replaced, and the extraction
-fails with its code. The parent only moves small frames between the pipe and the event loop.
+pdfium, the reading engine and Tesseract run only in the workers (`_extract_worker`), one
+document at a time each. A document that hangs or bloats them costs one worker: it is killed
+and replaced, and the extraction fails with its code. The parent only moves bounded frames
+between the pipe and the event loop.
+
+Time: a document gets `timeout_seconds`, and each page read by OCR earns another
+`ocr_page_allowance_seconds`, up to `max_timeout_seconds`. The allowance is earned when an
+OCR page is done, so a page that hangs cannot extend its own deadline; Tesseract's own
+per-page limit covers recognition only, and this wall clock is the backstop for the rest.
 """
 
 from __future__ import annotations
@@ -16,30 +22,36 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
-from docquery.domain.processing import FailureCode, Page
-from docquery.pipeline._extract_worker import EXIT_MEMORY, HEADER
+from docquery.domain.processing import FailureCode
+from docquery.domain.reading import PageReading, PageSource, page_from_dict
+from docquery.pipeline._extract_worker import EXIT_MEMORY, HEADER, frame_budget
+from docquery.pipeline.extraction_limits import ExtractionLimits, OcrLimits
 
-if TYPE_CHECKING:
-    from docquery.settings import Settings
+__all__ = [
+    "ExtractionFailed",
+    "ExtractionLimits",
+    "ExtractorUnavailable",
+    "OcrLimits",
+    "PdfExtractor",
+    "ProgressCallback",
+]
 
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[int, int], Awaitable[None]]
 
 WORKER_MODULE = "docquery.pipeline._extract_worker"
-# Interpreter start and the pypdf import take ~0.1 s; this only catches a worker that cannot
+# Interpreter start and the pdfium import take ~0.2 s; this only catches a worker that cannot
 # start at all (a memory limit below the floor, a broken install).
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 2.0
 # Workers are replaced after this many documents, so a slow leak or a fragmented heap in
-# pypdf cannot accumulate for the life of the service.
+# pdfium or Tesseract cannot accumulate for the life of the service.
 JOBS_PER_WORKER = 200
-_CONTROL_FRAME = 64 * 1024
 
 
 class ExtractionFailed(Exception):
@@ -55,45 +67,27 @@ class ExtractorUnavailable(RuntimeError):
     """No worker process could be started, or the extractor is closed: not the document's fault."""
 
 
-@dataclass(frozen=True, slots=True)
-class ExtractionLimits:
-    timeout_seconds: float
-    memory_bytes: int
-    max_pages: int
-    max_chars: int
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ExtractionLimits:
-        """The limits configured by EXTRACT_TIMEOUT_SECONDS, EXTRACT_MEMORY_LIMIT, MAX_PAGES, ..."""
-        return cls(
-            timeout_seconds=settings.extract_timeout_seconds,
-            memory_bytes=int(settings.extract_memory_limit),
-            max_pages=settings.max_pages,
-            max_chars=settings.max_extracted_chars,
-        )
-
-
 class _Worker:
     """One worker process and its pipes; runs one document at a time."""
 
     def __init__(self, process: asyncio.subprocess.Process, limits: ExtractionLimits) -> None:
         self._process = process
         self._limits = limits
-        # A page frame holds at most max_chars characters of at most 4 UTF-8 bytes each.
-        self._max_frame = 4 * limits.max_chars + _CONTROL_FRAME
+        # The worker keeps all of a document's page frames within this budget.
+        self._max_frame = frame_budget(limits.max_chars)
         self.jobs = 0
         self.reusable = True
 
     @classmethod
     async def start(cls, limits: ExtractionLimits) -> _Worker:
-        """A started worker that has imported pypdf under its memory limit."""
+        """A started worker that has imported pdfium under its memory limit."""
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             # -P: the working directory is not put on sys.path (no module shadowing from it).
             "-P",
             "-m",
             WORKER_MODULE,
-            json.dumps(asdict(limits)),
+            limits.to_worker(),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             limit=1024 * 1024,
@@ -121,20 +115,20 @@ class _Worker:
 
     async def extract(
         self, pdf: Path, on_progress: ProgressCallback | None, interval: float
-    ) -> list[Page]:
+    ) -> list[PageReading]:
         """The pages of `pdf`; the worker stays reusable only if the job ended cleanly."""
         self.jobs += 1
         self.reusable = False
-        deadline = asyncio.timeout(self._limits.timeout_seconds)
+        clock = _Deadline(self._limits)
         try:
-            async with deadline:
-                pages = await self._run(pdf, on_progress, interval)
+            async with clock.timeout:
+                pages = await self._run(pdf, on_progress, interval, clock)
         except TimeoutError:
-            if not deadline.expired():
+            if not clock.timeout.expired():
                 raise  # from on_progress, not ours
             raise ExtractionFailed(
                 FailureCode.EXTRACTION_TIMEOUT,
-                f"extraction took longer than {self._limits.timeout_seconds:g} s",
+                f"extraction took longer than {clock.allowed:g} s",
             ) from None
         except ExtractionFailed as exc:
             # The worker reports these and waits for the next job; after running out of
@@ -145,11 +139,15 @@ class _Worker:
         return pages
 
     async def _run(
-        self, pdf: Path, on_progress: ProgressCallback | None, interval: float
-    ) -> list[Page]:
+        self,
+        pdf: Path,
+        on_progress: ProgressCallback | None,
+        interval: float,
+        clock: _Deadline,
+    ) -> list[PageReading]:
         await self._send({"path": str(pdf)})
         progress = _Progress(on_progress, interval)
-        pages: list[Page] = []
+        pages: list[PageReading] = []
         while True:
             message = await self._receive()
             if message is None:
@@ -162,17 +160,16 @@ class _Worker:
                 raise ExtractionFailed(FailureCode(message["error"]), text)
             if "total" in message:
                 await progress.start(int(message["total"]))
+            elif "read" in message:
+                clock.extend(int(message.get("ocr", 0)))
+                await progress.update(int(message["read"]))
             elif "page" in message:
-                pages.append(Page(number=len(pages) + 1, text=str(message["text"])))
-                await progress.update(len(pages))
+                pages.append(page_from_dict(message["page"]))
             elif "done" in message:
                 break
-        if len(pages) != progress.total:
+        if [page.number for page in pages] != list(range(1, progress.total + 1)):
             raise ExtractionFailed(FailureCode.UNREADABLE_PDF, "the worker lost pages")
-        if not any(page.text.strip() for page in pages):
-            raise ExtractionFailed(
-                FailureCode.NO_TEXT_LAYER, f"none of the {len(pages)} pages has a text layer"
-            )
+        _require_text(pages)
         return pages
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -225,6 +222,33 @@ class _Worker:
         await self.reap()
 
 
+def _require_text(pages: list[PageReading]) -> None:
+    """A document must have some text: no_text_layer, or ocr_failed if OCR found none."""
+    if any(page.text.strip() for page in pages):
+        return
+    if any(page.source is PageSource.OCR for page in pages):
+        message = f"OCR found no text on any of the {len(pages)} pages"
+        raise ExtractionFailed(FailureCode.OCR_FAILED, message)
+    message = f"none of the {len(pages)} pages has a text layer"
+    raise ExtractionFailed(FailureCode.NO_TEXT_LAYER, message)
+
+
+class _Deadline:
+    """The document's wall-clock limit, extended as OCR pages are done."""
+
+    def __init__(self, limits: ExtractionLimits) -> None:
+        self._limits = limits
+        self._start = asyncio.get_running_loop().time()
+        self.allowed = limits.deadline_seconds(0)
+        self.timeout = asyncio.timeout(self.allowed)
+
+    def extend(self, ocr_pages: int) -> None:
+        allowed = self._limits.deadline_seconds(ocr_pages)
+        if allowed > self.allowed:
+            self.allowed = allowed
+            self.timeout.reschedule(self._start + allowed)
+
+
 class _Progress:
     """Reports (done, total): at the start, then at most every `interval` s, and at the end."""
 
@@ -267,7 +291,7 @@ def _describe(status: int | None) -> str:
 
 
 class PdfExtractor:
-    """Extracts the text of PDF files, page by page, in `workers` worker processes."""
+    """Reads PDF files page by page (text, blocks, OCR) in `workers` worker processes."""
 
     def __init__(
         self, *, workers: int, limits: ExtractionLimits, progress_interval: float = 0.5
@@ -315,8 +339,8 @@ class PdfExtractor:
 
     async def extract(
         self, pdf: Path, *, on_progress: ProgressCallback | None = None
-    ) -> list[Page]:
-        """The text of each page of `pdf`, numbered from 1; raises ExtractionFailed."""
+    ) -> list[PageReading]:
+        """The reading of each page of `pdf`, numbered from 1; raises ExtractionFailed."""
         if self._closed:
             raise ExtractorUnavailable("the extractor is closed")
         worker = await self._idle.get()

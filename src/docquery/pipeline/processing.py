@@ -1,4 +1,4 @@
-"""Processing one claimed document: extract → store and index page texts → ready → summarise."""
+"""Processing one claimed document: read → store readings, index page texts → ready → summarise."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from docquery.domain.pipeline_rules import (
     summarised,
 )
 from docquery.domain.processing import Failure, FailureCode, Page, SummaryStatus
+from docquery.domain.reading import PageReading
 from docquery.domain.search import searchable
 from docquery.errors import ModelFailed, OcrFailed
 from docquery.pipeline.extraction import ExtractionFailed
@@ -40,6 +41,8 @@ TEMP_PREFIX = "extract-"
 
 
 class Ocr(Protocol):
+    """OCR outside the workers (Textract): a whole stored PDF without any text layer."""
+
     async def detect_text(self, key: str) -> list[Page]:
         """Text of every page of the stored PDF, read from its images (OcrFailed if not)."""
         ...
@@ -48,7 +51,7 @@ class Ocr(Protocol):
 class TextExtractor(Protocol):
     async def extract(
         self, pdf: Path, *, on_progress: Callable[[int, int], Awaitable[None]] | None = None
-    ) -> list[Page]: ...
+    ) -> list[PageReading]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +79,16 @@ class Processor:
             return
         pages: Sequence[Page] | None = None
         if document.status is not DocumentStatus.READY:
-            pages = await self._extract(keeper)
-            if pages is None:
+            readings = await self._extract(keeper)
+            if readings is None:
                 return
+            pages = page_texts(readings)
         if keeper.document.summary_status is SummaryStatus.PENDING and self.model is not None:
             await self._summarise(keeper, pages)
         else:
             await keeper.update(finished)
 
-    async def _extract(self, keeper: LeaseKeeper) -> list[Page] | None:
+    async def _extract(self, keeper: LeaseKeeper) -> list[PageReading] | None:
         document = await keeper.update(lambda d: extracting(d))
         reporter = _ProgressReporter(keeper)
         with _TempFile(self.temp_dir) as path:
@@ -100,9 +104,10 @@ class Processor:
             )
             return None
         await keeper.update(lambda d: indexing(d, pages=len(pages)))
-        await artifacts.save_pages(self.blobs, document.id, pages)
+        await artifacts.save_reading(self.blobs, document.id, pages)
         # Replaces what a previous run indexed, so a reprocessed document never has two copies.
-        await self.index.replace(searchable(keeper.document), pages)
+        # Search indexes each page's full text, the text citations are verified against.
+        await self.index.replace(searchable(keeper.document), page_texts(pages))
         await keeper.update(
             lambda d: readable(d, pages=len(pages), summaries=self.model is not None)
         )
@@ -111,8 +116,8 @@ class Processor:
 
     async def _read(
         self, document: Document, path: Path, reporter: _ProgressReporter
-    ) -> tuple[list[Page], Failure | None]:
-        """The pages' text, or the reason the document has none we can use."""
+    ) -> tuple[list[PageReading], Failure | None]:
+        """The pages' readings, or the reason the document has none we can use."""
         try:
             return await self.extractor.extract(path, on_progress=reporter), None
         except ExtractionFailed as exc:
@@ -122,11 +127,11 @@ class Processor:
                 return await self._read_scans(document)
             return [], Failure(exc.code, exc.message)
 
-    async def _read_scans(self, document: Document) -> tuple[list[Page], Failure | None]:
+    async def _read_scans(self, document: Document) -> tuple[list[PageReading], Failure | None]:
         """OCR for a PDF without a text layer, under the same caps as extracted text."""
         assert self.ocr is not None
         try:
-            pages = await self.ocr.detect_text(document.blob_key)
+            pages = [plain_reading(p) for p in await self.ocr.detect_text(document.blob_key)]
         except OcrFailed as exc:
             if exc.transient:
                 raise  # throttled or unreachable: the worker retries it later
@@ -166,6 +171,16 @@ class Processor:
                 await asyncio.to_thread(handle.write, chunk)
         finally:
             await asyncio.to_thread(handle.close)
+
+
+def page_texts(pages: Sequence[PageReading]) -> list[Page]:
+    """Each page's full text (furniture included): what search, answers and summaries read."""
+    return [Page(page.number, page.text) for page in pages]
+
+
+def plain_reading(page: Page) -> PageReading:
+    """A page known only by its text (Textract's lines): one paragraph, no layout."""
+    return artifacts.reading_of_text(page.number, page.text)
 
 
 def _give_up(document: Document, failure: Failure) -> Document:

@@ -70,22 +70,20 @@ async def load_reading(blobs: BlobStore, document_id: str) -> list[PageReading]:
     raise StorageError("a stored page artifact has an unknown format")
 
 
-async def save_pages(blobs: BlobStore, document_id: str, pages: Sequence[Page]) -> None:
-    """Store page texts only (format 1): the pipeline's path until it carries readings."""
-    payload = {"format": 1, "pages": [{"number": p.number, "text": p.text} for p in pages]}
-    await write_json(blobs, pages_key_for(document_id), payload)
-
-
 async def load_pages(blobs: BlobStore, document_id: str) -> list[Page]:
     """The page texts (what search, answers and summaries read), from either format."""
     return [Page(page.number, page.text) for page in await load_reading(blobs, document_id)]
 
 
-def _legacy_reading(item: dict[str, Any]) -> PageReading:
-    # Format 1 kept no layout: the page is one paragraph with no box and no page size.
-    text = str(item["text"])
+def reading_of_text(number: int, text: str) -> PageReading:
+    """A page known only by its text: one paragraph block with no box, no page size."""
     blocks = (Block(BlockKind.PARAGRAPH, text, (0.0, 0.0, 0.0, 0.0)),) if text.strip() else ()
-    return PageReading(number=int(item["number"]), text=text, blocks=blocks, width=0, height=0)
+    return PageReading(number=number, text=text, blocks=blocks, width=0, height=0)
+
+
+def _legacy_reading(item: dict[str, Any]) -> PageReading:
+    # Format 1 kept no layout.
+    return reading_of_text(int(item["number"]), str(item["text"]))
 
 
 async def save_summary(blobs: BlobStore, document_id: str, summary: Summary) -> None:

@@ -32,10 +32,15 @@ class NoTextLayer(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ReadingLimits:
-    """What reading may do: OCR or not, and OCR's resolution, pixel cap and time per page."""
+    """What reading may do: OCR or not, and OCR's resolution, pixel cap and time per page.
+
+    Without OCR a page that needs it raises NoTextLayer, or with `unread_pages_empty` is kept
+    with whatever its text layer has (the document fails later only if no page has text).
+    """
 
     ocr: bool = True
     ocr_settings: OcrSettings = field(default_factory=OcrSettings)
+    unread_pages_empty: bool = False
 
 
 @dataclass(slots=True)
@@ -93,7 +98,7 @@ def read_pdf(
 
 def _read_page(page: pdfium.PdfPage, limits: ReadingLimits, ocr: Ocr | None) -> _Page:
     content = page_content(page)
-    if not needs_ocr(content):
+    if not needs_ocr(content) or (not limits.ocr and limits.unread_pages_empty):
         return _Page(
             page_items(content), content.width, content.height, PageSource.TEXT_LAYER, None
         )
