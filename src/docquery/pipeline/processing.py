@@ -43,8 +43,8 @@ TEMP_PREFIX = "extract-"
 class Ocr(Protocol):
     """OCR outside the workers (Textract): a whole stored PDF without any text layer."""
 
-    async def detect_text(self, key: str) -> list[Page]:
-        """Text of every page of the stored PDF, read from its images (OcrFailed if not)."""
+    async def read_document(self, key: str) -> list[PageReading]:
+        """The reading of every page of the stored PDF, from its images (OcrFailed if not)."""
         ...
 
 
@@ -131,7 +131,7 @@ class Processor:
         """OCR for a PDF without a text layer, under the same caps as extracted text."""
         assert self.ocr is not None
         try:
-            pages = [plain_reading(p) for p in await self.ocr.detect_text(document.blob_key)]
+            pages = await self.ocr.read_document(document.blob_key)
         except OcrFailed as exc:
             if exc.transient:
                 raise  # throttled or unreachable: the worker retries it later
@@ -176,11 +176,6 @@ class Processor:
 def page_texts(pages: Sequence[PageReading]) -> list[Page]:
     """Each page's full text (furniture included): what search, answers and summaries read."""
     return [Page(page.number, page.text) for page in pages]
-
-
-def plain_reading(page: Page) -> PageReading:
-    """A page known only by its text (Textract's lines): one paragraph, no layout."""
-    return artifacts.reading_of_text(page.number, page.text)
 
 
 def _give_up(document: Document, failure: Failure) -> Document:
