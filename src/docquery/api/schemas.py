@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from docquery.api.bounds import TagIn
+from docquery.api.reading_schemas import BlockOut
 from docquery.domain.documents import Document, DocumentStatus
 from docquery.domain.processing import (
     Failure,
@@ -17,6 +18,7 @@ from docquery.domain.processing import (
     Summary,
     SummaryStatus,
 )
+from docquery.domain.reading import PageSource
 from docquery.domain.uploads import MAX_TAGS, MAX_TITLE_LENGTH
 from docquery.errors import InvalidRequest
 
@@ -83,8 +85,24 @@ def _failure(failure: Failure | None) -> FailureOut | None:
 
 
 class PageOut(BaseModel):
+    """A page's full text; the other fields appear only when `include` asks for them."""
+
     number: int
-    text: str
+    text: str = Field(description="The page's full text, headers and footers included")
+    source: PageSource | None = Field(
+        None, description="With include=blocks: `text_layer` or `ocr`, how the page was read"
+    )
+    ocr_confidence: float | None = Field(
+        None, description="With include=blocks: OCR's mean word confidence (0-1); null if not OCR"
+    )
+    blocks: list[BlockOut] | None = Field(
+        None, description="With include=blocks: the page's blocks in reading order"
+    )
+    markdown: str | None = Field(
+        None,
+        description="With include=markdown: the page's content as Markdown (headings, tables, "
+        "lists; headers, footers and page numbers left out)",
+    )
 
 
 class DocumentTextOut(BaseModel):

@@ -15,7 +15,8 @@ from docquery.domain.documents import (
     format_timestamp,
     utcnow,
 )
-from docquery.domain.processing import Page, Summary, SummaryStatus
+from docquery.domain.processing import Summary, SummaryStatus
+from docquery.domain.reading import PageReading
 from docquery.domain.search import searchable
 from docquery.errors import NotReady, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
@@ -139,7 +140,7 @@ async def presigned_content_url(
 
 @dataclass(frozen=True, slots=True)
 class PageRange:
-    pages: list[Page]
+    pages: list[PageReading]
     page_count: int
     next_page: int | None
 
@@ -153,11 +154,11 @@ async def document_text(
     documents: DocumentStore,
     blobs: BlobStore,
 ) -> PageRange:
-    """The extracted text of up to `limit` pages from `first_page`; NotReady before extraction."""
+    """The readings of up to `limit` pages from `first_page`; NotReady before extraction."""
     document = await documents.get(owner=owner, document_id=document_id)
     if document.status is not DocumentStatus.READY:
         raise NotReady(f"the document's text is not available while it is {document.status}")
-    pages = await artifacts.load_pages(blobs, document.id)
+    pages = await artifacts.load_reading(blobs, document.id)
     selected = [page for page in pages if first_page <= page.number < first_page + limit]
     last = first_page + limit - 1
     return PageRange(
