@@ -8,6 +8,7 @@ import signal
 import statistics
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -441,3 +442,38 @@ async def test_workers_are_replaced_after_a_number_of_documents(
 
     assert len(first) == len(last) == 1
     assert first.isdisjoint(last)
+
+
+def test_each_ocr_page_done_earns_time_up_to_the_ceiling() -> None:
+    limits = ExtractionLimits(
+        timeout_seconds=120.0,
+        memory_bytes=1024**3,
+        max_pages=2000,
+        max_chars=10**6,
+        ocr_page_allowance_seconds=5.0,
+        max_timeout_seconds=600.0,
+    )
+    assert limits.deadline_seconds(0) == 120.0
+    # 70 scanned pages at 1.6 s each (112 s) fit; part 1 measured 0.61 OCR pages/s.
+    assert limits.deadline_seconds(70) == 470.0
+    assert limits.deadline_seconds(1000) == 600.0
+    # No ceiling configured below the base: the base is the ceiling.
+    assert replace(limits, max_timeout_seconds=0.0).deadline_seconds(10) == 120.0
+
+
+async def test_the_wall_clock_moves_when_ocr_pages_are_done() -> None:
+    limits = ExtractionLimits(
+        timeout_seconds=0.2,
+        memory_bytes=1024**3,
+        max_pages=10,
+        max_chars=1000,
+        ocr_page_allowance_seconds=60.0,
+        max_timeout_seconds=120.0,
+    )
+    clock = extraction._Deadline(limits)
+    async with clock.timeout:
+        clock.extend(1)
+        # Without the extension this sleep would pass the 0.2 s deadline.
+        await asyncio.sleep(0.6)
+    assert clock.allowed == 60.2
+    assert not clock.timeout.expired()

@@ -8,7 +8,8 @@ import pytest
 from pydantic import AliasChoices, ValidationError
 
 from docquery.app import create_app
-from docquery.settings import AuthMode, Profile, Settings, is_loopback
+from docquery.pipeline.extraction import ExtractionLimits
+from docquery.settings import AuthMode, OcrEngine, Profile, Settings, is_loopback
 from docquery.settings_checks import SERVING, InvalidSettings, check_serving, load_settings
 from support.settings import API_KEYS, TEST_SECRET
 
@@ -85,6 +86,7 @@ def test_broken_settings_are_refused(values: dict[str, object], message: str) ->
             "needs a SECRET_KEY",
         ),
         ({"textract_enabled": True}, "TEXTRACT_ENABLED", "needs the aws profile"),
+        ({"ocr_engine": "textract"}, "OCR_ENGINE", "needs TEXTRACT_ENABLED"),
     ],
 )
 def test_unsafe_settings_refuse_to_serve(
@@ -98,6 +100,30 @@ def test_unsafe_settings_refuse_to_serve(
     assert message in problem.message
     with pytest.raises(InvalidSettings):
         create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("values", "engine", "in_workers"),
+    [
+        ({}, OcrEngine.TESSERACT, True),
+        ({"profile": "aws"}, OcrEngine.TESSERACT, True),
+        ({"profile": "aws", "textract_enabled": True}, OcrEngine.TEXTRACT, False),
+        (
+            {"profile": "aws", "textract_enabled": True, "ocr_engine": "tesseract"},
+            OcrEngine.TESSERACT,
+            True,
+        ),
+        ({"ocr_engine": "off"}, OcrEngine.OFF, False),
+    ],
+)
+def test_ocr_engine_auto_is_tesseract_unless_textract_is_enabled_on_aws(
+    values: dict[str, object], engine: OcrEngine, in_workers: bool
+) -> None:
+    settings = make(**values)
+    assert settings.effective_ocr_engine is engine
+    assert settings.ocr_in_workers is in_workers
+    limits = ExtractionLimits.from_settings(settings)
+    assert (limits.ocr is not None) is in_workers
 
 
 def test_every_serving_problem_is_reported_at_once() -> None:
