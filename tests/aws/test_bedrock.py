@@ -12,12 +12,15 @@ import json
 import pytest
 
 from docquery.adapters.aws.bedrock import bedrock_client_config
-from docquery.domain.processing import Page
+from docquery.adapters.aws.textract_blocks import pages_from_blocks
+from docquery.domain.reading import PageReading
 from docquery.errors import ModelFailed
+from docquery.services.artifacts import reading_of_text
 from docquery.settings import Settings
 from docquery.text.prompts_summary import estimate_tokens
 from support.bedrock import MODEL_ID, bedrock
 from support.fake_bedrock import FakeBedrock, RecordedRequest
+from support.textract_analysis import Analysis
 
 pytestmark = pytest.mark.aws
 
@@ -27,9 +30,9 @@ INJECTION = (
 )
 
 
-def clinical_pages(count: int, filler: int = 0) -> list[Page]:
+def clinical_pages(count: int, filler: int = 0) -> list[PageReading]:
     return [
-        Page(
+        reading_of_text(
             n, f"Note {n}: potassium was {3 + n / 10:.1f} mmol/L. " + "Stable overnight. " * filler
         )
         for n in range(1, count + 1)
@@ -41,7 +44,7 @@ def estimated(request: RecordedRequest) -> int:
 
 
 async def test_a_summary_comes_back_with_pages_and_model_id(fake: FakeBedrock) -> None:
-    pages = [Page(1, "Sodium < 130 & falling. Repeat tomorrow."), *clinical_pages(3)[1:]]
+    pages = [reading_of_text(1, "Sodium < 130 & falling. Repeat tomorrow."), *clinical_pages(3)[1:]]
     async with bedrock(fake) as (model, _):
         summary = await model.summarise(pages)
 
@@ -70,7 +73,7 @@ async def test_an_inference_profile_arn_reaches_the_service_intact(fake: FakeBed
 
 
 async def test_a_prompt_injection_stays_escaped_inside_the_document(fake: FakeBedrock) -> None:
-    pages = [*clinical_pages(1), Page(2, INJECTION)]
+    pages = [*clinical_pages(1), reading_of_text(2, INJECTION)]
     async with bedrock(fake) as (model, _):
         await model.summarise(pages)
     (request,) = fake.requests
@@ -124,7 +127,8 @@ async def test_a_long_document_is_summarised_in_parts_then_merged(fake: FakeBedr
 
 async def test_partials_too_big_for_one_merge_are_merged_in_rounds(fake: FakeBedrock) -> None:
     pages = [
-        Page(n, f"Finding {n} " + "detail " * 40 + ". " + "More. " * 200) for n in range(1, 41)
+        reading_of_text(n, f"Finding {n} " + "detail " * 40 + ". " + "More. " * 200)
+        for n in range(1, 41)
     ]
     async with bedrock(fake, max_input_tokens=2_000) as (model, _):
         summary = await model.summarise(pages)
@@ -229,7 +233,7 @@ async def test_one_bad_answer_then_a_good_one_succeeds(fake: FakeBedrock) -> Non
 
 async def test_a_document_without_text_needs_no_call(fake: FakeBedrock) -> None:
     async with bedrock(fake) as (model, _):
-        summary = await model.summarise([Page(1, ""), Page(2, " \n ")])
+        summary = await model.summarise([reading_of_text(1, ""), reading_of_text(2, " \n ")])
     assert summary.sections == ()
     assert fake.requests == []
 
@@ -240,3 +244,23 @@ def test_client_config_has_explicit_timeouts_and_standard_retries() -> None:
     assert options["connect_timeout"] == 5
     assert options["read_timeout"] == 90
     assert options["retries"] == {"mode": "standard", "total_max_attempts": 4}
+
+
+async def test_a_scanned_table_reaches_the_model_as_a_markdown_table(fake: FakeBedrock) -> None:
+    doc = Analysis()
+    page = doc.page(1)
+    doc.text(page, "LAYOUT_HEADER", "St Elsewhere Hospital", (0.1, 0.01, 0.5, 0.02))
+    doc.text(page, "LAYOUT_SECTION_HEADER", "Results", (0.1, 0.05, 0.3, 0.03))
+    doc.table(page, [["Test", "Result"], ["Potassium", "3.1 mmol/L"]], (0.1, 0.1, 0.6, 0.1))
+    pages = pages_from_blocks(doc.blocks, page_count=1)
+
+    async with bedrock(fake) as (model, _):
+        summary = await model.summarise(pages)
+
+    (request,) = fake.requests
+    assert (
+        "## Results\n\n| Test | Result |\n|---|---|\n| Potassium | 3.1 mmol/L |"
+        in request.user_text
+    )
+    assert "St Elsewhere" not in request.user_text  # furniture is not sent
+    assert summary.sections

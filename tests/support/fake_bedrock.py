@@ -43,6 +43,9 @@ _NOT_FOUND = "I could not find support for an answer in the selected documents."
 _DELTA_CHARS = 7
 _PARTIAL = re.compile(r"<partial_summary>\n(.*?)\n</partial_summary>", re.DOTALL)
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s")
+_SECTION_LINE = re.compile(r"^\*Section: .*\*$")
+_RULE_ROW = re.compile(r"^\|(?:---\|)+$")
+_LINE_MARK = re.compile(r"^(?:#{1,6} |- |\\)")
 # At most this many pages of one request become statements: keeps default answers short.
 _MAX_STATEMENTS = 20
 
@@ -247,9 +250,21 @@ def _cited_answer(user_text: str) -> str:
 
 
 def _first_sentence(escaped: str) -> str:
-    text = " ".join(escaped.replace("&lt;", "<").replace("&gt;", ">").split())
+    # Like a model asked to quote text as printed, the fake reads through the Markdown markup.
+    text = " ".join(_plain(escaped).replace("&lt;", "<").replace("&gt;", ">").split())
     text = text.replace("&amp;", "&")
     return _SENTENCE_END.split(text, maxsplit=1)[0][:300]
+
+
+def _plain(markdown: str) -> str:
+    """The words of a page's Markdown: no section line, heading marks, bold, bullets or pipes."""
+    lines = []
+    for line in markdown.splitlines():
+        if _SECTION_LINE.match(line) or _RULE_ROW.match(line):
+            continue
+        line = _LINE_MARK.sub("", line).replace("**", "")
+        lines.append(" ".join(cell.strip() for cell in line.strip().strip("|").split(" | ")))
+    return "\n".join(lines)
 
 
 def _merged(user_text: str) -> dict[str, list[dict[str, Any]]]:

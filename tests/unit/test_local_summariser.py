@@ -10,7 +10,9 @@ import pytest
 from pypdf import PdfReader
 
 from docquery.adapters.local.summariser import LocalLanguageModel
-from docquery.domain.processing import SUMMARY_SECTIONS, Page, Summary
+from docquery.domain.processing import SUMMARY_SECTIONS, Summary
+from docquery.domain.reading import PageReading
+from docquery.services.artifacts import reading_of_text
 from support.pdfs import SAMPLE_PDFS
 
 DISCHARGE = [
@@ -43,13 +45,13 @@ Return to the emergency department if fever, chest pain or breathlessness recurs
 ]
 
 
-def discharge_pages() -> list[Page]:
-    return [Page(n, text) for n, text in enumerate(DISCHARGE, start=1)]
+def discharge_pages() -> list[PageReading]:
+    return [reading_of_text(n, text) for n, text in enumerate(DISCHARGE, start=1)]
 
 
-def pdf_pages(name: str) -> list[Page]:
+def pdf_pages(name: str) -> list[PageReading]:
     reader = PdfReader(SAMPLE_PDFS / name)
-    return [Page(n, page.extract_text()) for n, page in enumerate(reader.pages, start=1)]
+    return [reading_of_text(n, page.extract_text()) for n, page in enumerate(reader.pages, start=1)]
 
 
 def squash(text: str) -> str:
@@ -104,7 +106,7 @@ async def test_words_broken_over_lines_are_joined_and_page_numbers_left_out() ->
         pytest.param(pdf_pages("google-doc-document.pdf"), id="google-doc"),
     ],
 )
-async def test_every_statement_is_quoted_from_each_page_it_cites(pages: list[Page]) -> None:
+async def test_every_statement_is_quoted_from_each_page_it_cites(pages: list[PageReading]) -> None:
     summary = await LocalLanguageModel().summarise(pages)
     by_number = {page.number: squash(page.text) for page in pages}
     statements = [st for s in summary.sections for st in s.statements]
@@ -123,7 +125,9 @@ async def test_every_statement_is_quoted_from_each_page_it_cites(pages: list[Pag
         pytest.param(pdf_pages("pdflatex-4-pages.pdf"), id="pdflatex-4-pages"),
     ],
 )
-async def test_no_statement_twice_and_document_order_within_sections(pages: list[Page]) -> None:
+async def test_no_statement_twice_and_document_order_within_sections(
+    pages: list[PageReading],
+) -> None:
     summary = await LocalLanguageModel().summarise(pages)
     every = [st.text for s in summary.sections for st in s.statements]
     assert len(every) == len(set(every))
@@ -151,11 +155,11 @@ async def test_the_same_pages_give_the_same_summary() -> None:
     "pages",
     [
         pytest.param([], id="no-pages"),
-        pytest.param([Page(1, ""), Page(2, "  \n\n ")], id="blank"),
-        pytest.param([Page(1, "12 34\n56\n- -\n3")], id="numbers-only"),
+        pytest.param([reading_of_text(1, ""), reading_of_text(2, "  \n\n ")], id="blank"),
+        pytest.param([reading_of_text(1, "12 34\n56\n- -\n3")], id="numbers-only"),
     ],
 )
-async def test_no_usable_text_gives_a_summary_without_sections(pages: list[Page]) -> None:
+async def test_no_usable_text_gives_a_summary_without_sections(pages: list[PageReading]) -> None:
     summary = await LocalLanguageModel().summarise(pages)
     assert summary.sections == ()
     assert summary.model_id == "docquery-extractive-v1"
@@ -169,7 +173,7 @@ async def test_the_summary_records_model_id_and_utc_time() -> None:
 
 async def test_a_500_page_document_is_summarised() -> None:
     pages = [
-        Page(
+        reading_of_text(
             n,
             f"Day {n} note. Potassium was {3 + n % 20 / 10:.1f} mmol/L on day {n}. "
             f"Patient {n} walked {n % 7 + 1} laps of the ward without chest pain. "

@@ -294,3 +294,13 @@ def test_a_patient_banner_is_furniture_even_where_it_moves_on_the_first_page() -
         furniture = [b.text for b in reading.blocks if b.kind is BlockKind.FURNITURE]
         assert furniture == ["Patient: HOLLOWAY, Ruth", "MRN: 4471203"]
         assert all("HOLLOWAY" not in b.text for b in content(reading))
+
+
+def test_a_page_whose_only_line_is_in_the_top_margin_keeps_it_as_content() -> None:
+    # Nothing below it to be set apart from: it is the page's text, not a running header.
+    only = Page()
+    only.text(72, 41, "Haemoglobin 13.2 g/dL, within range.")
+    [page] = read([only])
+    assert [(b.kind, b.text) for b in page.blocks] == [
+        (BlockKind.PARAGRAPH, "Haemoglobin 13.2 g/dL, within range.")
+    ]

@@ -7,7 +7,9 @@ import re
 
 import pytest
 
-from docquery.domain.processing import Page, Statement, SummarySection
+from docquery.domain.processing import Statement, SummarySection
+from docquery.domain.reading import Block, BlockKind, Cell, PageReading, Row, Table
+from docquery.services.artifacts import reading_of_text
 from docquery.text.prompts_summary import (
     COMBINE_CLOSE,
     SYSTEM_PROMPT,
@@ -24,9 +26,9 @@ INJECTION = (
 )
 
 
-def pages_of(count: int, chars: int = 800) -> list[Page]:
+def pages_of(count: int, chars: int = 800) -> list[PageReading]:
     return [
-        Page(n, f"Page {n} note. " + "Stable vital signs. " * (chars // 20))
+        reading_of_text(n, f"Page {n} note. " + "Stable vital signs. " * (chars // 20))
         for n in range(1, count + 1)
     ]
 
@@ -38,7 +40,7 @@ def test_system_prompt_marks_the_document_as_untrusted_data() -> None:
 
 
 def test_page_text_cannot_close_its_delimiters() -> None:
-    pages = [Page(1, "Hemoglobin < 10 & falling."), Page(2, INJECTION)]
+    pages = [reading_of_text(1, "Hemoglobin < 10 & falling."), reading_of_text(2, INJECTION)]
     (prompt,) = document_prompts(pages, 40_000)
     assert prompt.user.count("<document>") == 1
     assert prompt.user.count("</document>") == 1
@@ -59,7 +61,7 @@ def test_long_documents_are_split_into_consecutive_groups_within_budget() -> Non
 
 
 def test_a_page_over_the_budget_is_truncated_to_fit() -> None:
-    (prompt,) = document_prompts([Page(7, "a<b " * 50_000)], 1_500)
+    (prompt,) = document_prompts([reading_of_text(7, "a<b " * 50_000)], 1_500)
     assert prompt.estimated_tokens <= 1_500
     body = prompt.user.split('<page number="7">\n', 1)[1].split("\n</page>", 1)[0]
     assert body.startswith("a&lt;b a&lt;b")
@@ -172,3 +174,38 @@ def test_an_oversized_partial_is_trimmed_so_two_always_fit() -> None:
     assert prompt.estimated_tokens <= 2_000
     assert "Finding number 0 " in prompt.user
     assert "Finding number 199 " not in prompt.user
+
+
+def lab_page(number: int) -> PageReading:
+    """A page that opens inside a section: a table under its header, a list item, furniture."""
+    box = (0.0, 0.0, 100.0, 10.0)
+    table = Table(
+        rows=(
+            Row((Cell("Test", "Test"), Cell("Result", "Result")), is_header=True),
+            Row((Cell("Potassium", "Test"), Cell("3.1 mmol/L", "Result"))),
+        ),
+        table_id="p2t0",
+    )
+    section = ("Discharge summary", "Results")
+    return PageReading(
+        number=number,
+        text="St Elsewhere - confidential\nTest Result\nPotassium 3.1 mmol/L\nRamipril stopped",
+        blocks=(
+            Block(BlockKind.FURNITURE, "St Elsewhere - confidential", box),
+            Block(BlockKind.TABLE, "Test Result\nPotassium 3.1 mmol/L", box, section, table=table),
+            Block(BlockKind.LIST_ITEM, "Ramipril stopped", box, section),
+        ),
+        width=595.0,
+        height=842.0,
+    )
+
+
+def test_pages_are_sent_as_markdown_with_their_section_and_without_furniture() -> None:
+    (prompt,) = document_prompts([lab_page(2)], 40_000)
+
+    assert (
+        '<page number="2">\n*Section: Discharge summary / Results*\n\n'
+        "| Test | Result |\n|---|---|\n| Potassium | 3.1 mmol/L |\n\n- Ramipril stopped\n</page>"
+    ) in prompt.user
+    assert "confidential" not in prompt.user
+    assert "Markdown" in prompt.system

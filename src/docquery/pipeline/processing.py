@@ -77,14 +77,14 @@ class Processor:
             if given_up.status is DocumentStatus.FAILED:
                 await self.index.remove(document.id)
             return
-        pages: Sequence[Page] | None = None
+        readings: Sequence[PageReading] | None = None
         if document.status is not DocumentStatus.READY:
             readings = await self._extract(keeper)
             if readings is None:
                 return
-            pages = page_texts(readings)
         if keeper.document.summary_status is SummaryStatus.PENDING and self.model is not None:
-            await self._summarise(keeper, pages)
+            # The model is sent the readings' Markdown (blocks), not the bare page texts.
+            await self._summarise(keeper, readings)
         else:
             await keeper.update(finished)
 
@@ -145,11 +145,11 @@ class Processor:
             return [], Failure(FailureCode.NO_TEXT_LAYER, "no text on any page, even by OCR")
         return pages, None
 
-    async def _summarise(self, keeper: LeaseKeeper, pages: Sequence[Page] | None) -> None:
+    async def _summarise(self, keeper: LeaseKeeper, pages: Sequence[PageReading] | None) -> None:
         assert self.model is not None
         document_id = keeper.document.id
         if pages is None:
-            pages = await artifacts.load_pages(self.blobs, document_id)
+            pages = await artifacts.load_reading(self.blobs, document_id)
         try:
             summary = await self.model.summarise(pages)
         except ModelFailed as exc:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from typing import Protocol
 
-from docquery.domain.processing import Page, Summary
+from docquery.domain.processing import Summary
+from docquery.domain.reading import PageReading
 from docquery.domain.search import Draft, Passage
 
 
@@ -17,8 +18,8 @@ class LanguageModel(Protocol):
         """The model (or inference profile) this adapter calls, recorded with every summary."""
         ...
 
-    async def summarise(self, pages: Sequence[Page]) -> Summary:
-        """Summarise the document; ModelFailed (with a code) if the model cannot."""
+    async def summarise(self, pages: Sequence[PageReading]) -> Summary:
+        """Summarise the document's pages; ModelFailed (with a code) if the model cannot."""
         ...
 
     async def answer(self, question: str, passages: Sequence[Passage]) -> Draft:

@@ -20,6 +20,19 @@ def render_markdown(pages: Iterable[PageReading], *, page_markers: bool = False)
     return "\n\n".join(p for p in parts if p) + "\n"
 
 
+def page_markdown(page: PageReading) -> str:
+    """One page's Markdown for a model: the section it opens in (when it does not open with a
+    heading), then its content blocks; "" for a page without content."""
+    content = [block for block in page.blocks if block.is_content]
+    if not content:
+        return ""
+    parts = [render_block(block) for block in content]
+    first = content[0]
+    if first.kind is not BlockKind.HEADING and first.section:
+        parts.insert(0, "*Section: " + _inline(" / ".join(first.section)) + "*")
+    return "\n\n".join(p for p in parts if p)
+
+
 def render_block(block: Block) -> str:
     """One block as Markdown ("" for furniture)."""
     if block.kind is BlockKind.HEADING:

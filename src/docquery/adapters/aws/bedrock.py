@@ -19,9 +19,11 @@ from botocore.eventstream import ParserError
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from docquery.adapters.aws.bedrock_answers import answer_with, stream_answer_with
-from docquery.domain.processing import FailureCode, Page, Summary
+from docquery.domain.processing import FailureCode, Summary
+from docquery.domain.reading import PageReading
 from docquery.domain.search import Draft, Passage
 from docquery.errors import ModelFailed
+from docquery.text.markdown import page_markdown
 from docquery.text.prompts_summary import (
     Prompt,
     Sections,
@@ -122,9 +124,10 @@ class BedrockLanguageModel:
     def model_id(self) -> str:
         return self._model_id
 
-    async def summarise(self, pages: Sequence[Page]) -> Summary:
+    async def summarise(self, pages: Sequence[PageReading]) -> Summary:
         started = time.monotonic()
-        with_text = [page for page in pages if page.text.strip()]
+        # The model reads each page's Markdown: a page of furniture alone has none to send.
+        with_text = [page for page in pages if page_markdown(page).strip()]
         sections: Sections = ()
         if with_text:
             valid_pages = frozenset(page.number for page in with_text)

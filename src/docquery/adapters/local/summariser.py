@@ -22,6 +22,7 @@ from docquery.domain.processing import (
     Summary,
     SummarySection,
 )
+from docquery.domain.reading import PageReading
 from docquery.domain.search import Draft, Passage
 from docquery.text.sentences import Sentence, split_sentences
 
@@ -43,9 +44,11 @@ class LocalLanguageModel:
     def model_id(self) -> str:
         return self._model_id
 
-    async def summarise(self, pages: Sequence[Page]) -> Summary:
+    async def summarise(self, pages: Sequence[PageReading]) -> Summary:
+        # Extractive: it picks sentences of the printed text, furniture included as before.
+        texts = tuple(Page(page.number, page.text) for page in pages)
         async with self._limiter:
-            sections = await asyncio.to_thread(extract_sections, tuple(pages))
+            sections = await asyncio.to_thread(extract_sections, texts)
         return Summary(sections=sections, model_id=self._model_id, created_at=datetime.now(UTC))
 
     async def answer(self, question: str, passages: Sequence[Passage]) -> Draft:

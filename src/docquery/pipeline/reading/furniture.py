@@ -126,12 +126,17 @@ def _page_number(item: Item, items: list[Item], height: float) -> bool:
 
 
 def _isolated(item: Item, items: list[Item], height: float) -> bool:
-    """A line in the outer edge of the page with a clear gap between it and the body."""
+    """A line in the outer edge of the page with a clear gap between it and the body.
+
+    A page with no body (its only lines are up there) has nothing to set the line apart from:
+    the line is the page's content, not its furniture.
+    """
     top, bottom = item.top / height, item.bottom / height
     if top > _EDGE and bottom < 1 - _EDGE:
         return False
     line = max(item.bottom - item.top, 1.0)
     upper = top <= _EDGE
+    body = False
     for other in items:
         if other is item or _same_line(item, other):
             continue
@@ -141,9 +146,12 @@ def _isolated(item: Item, items: list[Item], height: float) -> bool:
             gap = item.top - other.bottom
         else:
             continue
-        if gap < 1.5 * line and not _edge(other, height, upper):
+        if _edge(other, height, upper):
+            continue
+        if gap < 1.5 * line:
             return False
-    return True
+        body = True
+    return body
 
 
 def _edge(item: Item, height: float, upper: bool) -> bool:
