@@ -303,3 +303,21 @@ async def test_questions_passages_and_answers_never_reach_the_logs(
     assert '"event": "bedrock.converse_failed"' in logged
     for secret in ("Zebediah", "Quux", "potassium", "Potassium", "3.1 mmol", "Admission note"):
         assert secret not in logged
+
+
+async def test_a_markdown_table_reaches_the_model_and_its_quote_verifies(
+    fake: FakeBedrock,
+) -> None:
+    text = "Admission labs\nTest\nResult\nPotassium\n3.1 mmol/L"
+    table = "# Admission labs\n\n| Test | Result |\n|---|---|\n| Potassium | 3.1 mmol/L |"
+    passages = [Passage(1, "doc-t", "Labs", 1, text, markdown=table)]
+    fake.respond_with(
+        'Potassium was 3.1 mmol/L [1].\n<citations>\n[1] "| Potassium | 3.1 mmol/L |"\n</citations>'
+    )
+    async with bedrock(fake) as (model, _):
+        draft = await model.answer(QUESTION, passages)
+
+    (request,) = fake.requests
+    assert table in request.user_text
+    answer = verify(draft, passages, {("doc-t", 1): text})
+    assert [c.quote for c in answer.citations] == ["Potassium 3.1 mmol/L"]

@@ -14,6 +14,7 @@ from support.api import assert_problem, settled, upload_ok, wait_for_document
 from support.bad_pdfs import document_pdf
 from support.fake_bedrock import FakeBedrock
 from support.harness import Harness, HarnessFactory
+from support.reading_pdfs import LAB_HEADER, LAB_X, Page, build_pdf, table_rows
 
 QUESTION = "Which anticoagulant was started for stroke prevention?"
 LETTER = [
@@ -201,3 +202,25 @@ async def test_a_model_outage_is_a_problem_not_a_guess(
     error = json.loads(raw.split("event: error\ndata: ", 1)[1].split("\n", 1)[0])
     assert error["code"] == "model_unavailable"
     assert "event: answer" not in raw
+
+
+@pytest.mark.parametrize("profile", ["aws"])
+async def test_an_answer_is_asked_from_the_pages_markdown(
+    make_pipeline_harness: HarnessFactory, fake_bedrock: FakeBedrock
+) -> None:
+    page = Page()
+    page.text(54, 72, "Laboratory Results", size=16, bold=True)
+    table_rows(page, LAB_X, 100, [LAB_HEADER, ["Potassium", "3.1", "L", "mmol/L", "3.5 - 5.1"]])
+    async with make_pipeline_harness() as h:
+        document = await upload_ok(h.alice, build_pdf([page]))
+        final = await wait_for_document(h.alice, document["id"], settled)
+        assert final["status"] == "ready", final
+        fake_bedrock.reset()
+        response = await h.alice.post("/v1/query", json={"question": "Potassium result?"})
+    assert response.status_code == 200, response.text
+    [request] = [r for r in fake_bedrock.requests if r.is_answer]
+    assert "# Laboratory Results" in request.user_text
+    assert (
+        "| Test | Result | Flag | Units | Reference Range |\n|---|---|---|---|---|\n"
+        "| Potassium | 3.1 | L | mmol/L | 3.5 - 5.1 |"
+    ) in request.user_text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -208,3 +209,25 @@ def test_the_splitter_releases_nothing_for_an_immediate_block() -> None:
     splitter = ProseSplitter()
     assert splitter.feed(CITATIONS_OPEN + '\n[1] "x"') == ""
     assert splitter.finish() == ""
+
+
+def test_a_source_is_sent_as_its_markdown_and_quotes_are_asked_as_printed() -> None:
+    table = "## Results\n\n| Test | Result |\n|---|---|\n| Potassium | 3.1 mmol/L |"
+    source = replace(passage(1, "Results\nTest Result\nPotassium 3.1 mmol/L"), markdown=table)
+
+    user = answer_prompt("Potassium?", [source]).user
+
+    assert f'<source number="1" title="Discharge summary" page="1">\n{table}\n</source>' in user
+    assert "Test Result\nPotassium" not in user  # the printed text is not sent beside it
+    assert "without its | separators" in SYSTEM_PROMPT
+
+
+def test_a_cut_source_cuts_its_markdown_and_keeps_its_printed_text() -> None:
+    markdown = "| Test | Result |\n|---|---|\n" + "| Potassium | 3.1 mmol/L |\n" * 400
+    source = replace(passage(1, "Potassium 3.1 mmol/L " * 400), markdown=markdown)
+
+    [cut] = fit_passages("Potassium?", [source], 1_500)
+
+    assert len(cut.markdown) < len(markdown)
+    assert markdown.startswith(cut.markdown)
+    assert cut.text == source.text  # citations are still checked against the whole page

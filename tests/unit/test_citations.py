@@ -131,3 +131,37 @@ def test_normalise_collapses_unicode_whitespace_and_applies_nfkc() -> None:
 )
 def test_marker_cleanup_leaves_no_gaps(text: str, kept: str) -> None:
     assert keep_markers(text, frozenset({1})) == kept
+
+
+LAB_PAGE = "Laboratory results\nTest Result Flag\nPotassium\n3.1 mmol/L\nL\nSodium 139 mmol/L"
+LAB = [Passage(1, "doc-l", "Labs", 2, LAB_PAGE, markdown="| Potassium | 3.1 mmol/L | L |")]
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "Potassium | 3.1 mmol/L | L",
+        "| Potassium | 3.1 mmol/L | L |",
+        "|Potassium|3.1 mmol/L|",
+    ],
+)
+def test_a_quoted_markdown_table_row_is_checked_as_the_cells_printed(quote: str) -> None:
+    answer = verify(Draft("Potassium was low [1].", (DraftCitation(1, quote),)), LAB, {})
+    assert answer.grounded
+    [citation] = answer.citations
+    # The quote is kept as the page prints it, without the Markdown separators.
+    assert citation.quote == " ".join(quote.replace("|", " ").split())
+
+
+def test_a_table_row_quote_that_is_not_on_the_page_is_still_dropped() -> None:
+    quote = "Potassium | 4.1 mmol/L | L"
+    answer = verify(Draft("Potassium [1].", (DraftCitation(1, quote),)), LAB, {})
+    assert not answer.grounded
+
+
+def test_a_pipe_printed_on_the_page_is_matched_as_printed() -> None:
+    page = "Dose: 5 mg | 10 mg on alternate days"
+    passages = [Passage(1, "doc-p", "Plan", 1, page)]
+    quote = "5 mg | 10 mg on alternate days"
+    answer = verify(Draft("Alternate [1].", (DraftCitation(1, quote),)), passages, {})
+    assert [c.quote for c in answer.citations] == [quote]

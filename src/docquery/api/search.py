@@ -257,6 +257,7 @@ async def query(
             index=services.search_index,
             documents=services.documents,
             model=services.language_model,
+            blobs=services.blobs,
         )
         # The first piece is awaited here, so a model that fails at once is a plain problem.
         first = await anext(stream)
@@ -271,6 +272,7 @@ async def query(
         index=services.search_index,
         documents=services.documents,
         model=services.language_model,
+        blobs=services.blobs,
     )
     return AnswerOut.of(answer)
 

@@ -109,13 +109,18 @@ class DocumentHitPage:
 
 @dataclass(frozen=True, slots=True)
 class Passage:
-    """A retrieved page (or part of one) handed to a model as numbered source `number`."""
+    """A retrieved page (or part of one) handed to a model as numbered source `number`.
+
+    `text` is the page as printed (what citations are checked against); `markdown`, when
+    known, is the page's reading rendered for a language model ("" when it is not).
+    """
 
     number: int
     document_id: str
     title: str
     page: int
     text: str
+    markdown: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from docquery.domain.reading import PageReading
 from docquery.domain.search import Answer, Draft, Passage, SearchFilters, SearchQuery
-from docquery.errors import AnswersDisabled
-from docquery.ports import DocumentStore
+from docquery.errors import AnswersDisabled, NotFound, StorageError
+from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.language_model import LanguageModel
 from docquery.ports.search import SearchIndex
+from docquery.services import artifacts
 from docquery.services.citations import verify
 from docquery.services.search import check_filters, current_pages
 from docquery.services.search_query import parse_query
 from docquery.text.answers import NOT_FOUND_ANSWER
+from docquery.text.markdown import page_markdown
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +44,17 @@ class Sources:
 
 
 async def retrieve(
-    *, owner: str, question: Question, index: SearchIndex, documents: DocumentStore
+    *,
+    owner: str,
+    question: Question,
+    index: SearchIndex,
+    documents: DocumentStore,
+    blobs: BlobStore | None = None,
 ) -> Sources:
-    """The owner's `top_k` best pages for the question, numbered from 1 in rank order."""
+    """The owner's `top_k` best pages for the question, numbered from 1 in rank order.
+
+    With `blobs`, each passage carries its page's Markdown from the stored reading.
+    """
     check_filters(question.filters)
     query = SearchQuery(
         owner=owner,
@@ -64,7 +76,32 @@ async def retrieve(
             (hit for hit in hits if (hit.document_id, hit.page) in texts), start=1
         )
     ]
+    if blobs is not None:
+        passages = await with_markdown(blobs, passages)
     return Sources(passages=passages, page_texts=texts)
+
+
+async def with_markdown(blobs: BlobStore, passages: list[Passage]) -> list[Passage]:
+    """The passages with their pages' Markdown; a page without a stored reading keeps its text."""
+    ids = sorted({passage.document_id for passage in passages})
+    readings = dict(zip(ids, await asyncio.gather(*(_reading(blobs, i) for i in ids)), strict=True))
+    return [
+        replace(passage, markdown=_markdown(readings[passage.document_id], passage.page))
+        for passage in passages
+    ]
+
+
+async def _reading(blobs: BlobStore, document_id: str) -> list[PageReading]:
+    try:
+        return await artifacts.load_reading(blobs, document_id)
+    except (NotFound, StorageError):
+        # Deleted since it was found, or unreadable: the model is sent the indexed text.
+        log.warning("ask.reading_unavailable", extra={"document_id": document_id})
+        return []
+
+
+def _markdown(pages: Iterable[PageReading], number: int) -> str:
+    return next((page_markdown(page) for page in pages if page.number == number), "")
 
 
 async def ask(
@@ -74,11 +111,14 @@ async def ask(
     index: SearchIndex,
     documents: DocumentStore,
     model: LanguageModel | None,
+    blobs: BlobStore | None = None,
 ) -> Answer:
     """An answer whose every citation was found in the stored text of the page it names."""
     started = time.monotonic()
     model = _require(model)
-    sources = await retrieve(owner=owner, question=question, index=index, documents=documents)
+    sources = await retrieve(
+        owner=owner, question=question, index=index, documents=documents, blobs=blobs
+    )
     if not sources.passages:
         answer = Answer(text=NOT_FOUND_ANSWER, citations=(), grounded=False)
     else:
@@ -95,6 +135,7 @@ async def ask_streaming(
     index: SearchIndex,
     documents: DocumentStore,
     model: LanguageModel | None,
+    blobs: BlobStore | None = None,
 ) -> AsyncGenerator[str | Answer]:
     """The answer's text as the model writes it, then the verified Answer as the last item.
 
@@ -103,7 +144,9 @@ async def ask_streaming(
     """
     started = time.monotonic()
     model = _require(model)
-    sources = await retrieve(owner=owner, question=question, index=index, documents=documents)
+    sources = await retrieve(
+        owner=owner, question=question, index=index, documents=documents, blobs=blobs
+    )
     return _stream(model, question.text, sources, started)
 
 

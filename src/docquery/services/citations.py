@@ -23,6 +23,8 @@ _REMOVED = "\x00"
 _GAP_AT_LINE_START = re.compile(r"^([ \t]*)\x00[\x00 \t]*", re.MULTILINE)
 _GAP_BEFORE_PUNCTUATION = re.compile(r"[ \t]*\x00[\x00 \t]*(?=[.,;:!?)\]]|$)", re.MULTILINE)
 _GAP = re.compile(r"[ \t]*\x00[\x00 \t]*")
+# A row quoted from a Markdown table: cells joined by " | " (and a "\|" inside a cell).
+_CELL_SEPARATOR = re.compile(r"\s*(?<!\\)\|\s*")
 
 PageKey = tuple[str, int]
 
@@ -63,11 +65,10 @@ def _verified(
     draft_citation: DraftCitation, by_number: Mapping[int, Passage], pages: _NormalisedPages
 ) -> Citation | None:
     passage = by_number.get(draft_citation.source)
-    quote = normalise(draft_citation.quote)
-    if passage is None or len(quote) < MIN_QUOTE_CHARS:
+    if passage is None:
         return None
-    # The passage is an excerpt of its page: a quote from elsewhere on that page is still true.
-    if quote not in pages.text(passage) and quote not in normalise(passage.text):
+    quote = _found(normalise(draft_citation.quote), pages.text(passage), passage)
+    if quote is None:
         return None
     return Citation(
         source=passage.number,
@@ -76,6 +77,23 @@ def _verified(
         page=passage.page,
         quote=quote,
     )
+
+
+def _found(quote: str, page: str, passage: Passage) -> str | None:
+    """The quote as printed on the page, or None; a Markdown table row counts as its cells."""
+    for candidate in (quote, without_table_pipes(quote)):
+        if len(candidate) < MIN_QUOTE_CHARS:
+            continue
+        # The passage is an excerpt of its page: a quote from elsewhere on that page is true.
+        if candidate in page or candidate in normalise(passage.text):
+            return candidate
+    return None
+
+
+def without_table_pipes(quote: str) -> str:
+    """A quote of a Markdown table row as the page prints it: its cells' words, space apart."""
+    cells = _CELL_SEPARATOR.split(quote.strip().strip("|"))
+    return normalise(" ".join(cells).replace("\\|", "|"))
 
 
 class _NormalisedPages:
