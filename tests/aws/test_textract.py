@@ -28,7 +28,7 @@ from docquery.adapters.aws.textract import (
     textract_client_config,
 )
 from docquery.domain.processing import Page
-from docquery.domain.reading import BlockKind, PageSource
+from docquery.domain.reading import BlockKind, PageReading, PageSource
 from docquery.errors import OcrFailed
 from docquery.settings import Settings
 from support.textract_analysis import Analysis
@@ -121,6 +121,11 @@ def page_block(page: int) -> dict[str, Any]:
     return {"BlockType": "PAGE", "Page": page, "Id": f"p{page}"}
 
 
+def texts(readings: list[PageReading]) -> list[Page]:
+    """Each page's text: the lines Textract read, in reading order."""
+    return [Page(page.number, page.text) for page in readings]
+
+
 def job(job_id: str) -> Any:
     return textract_backends[ACCOUNT][REGION].async_document_analysis_jobs[job_id]
 
@@ -143,7 +148,7 @@ async def test_lines_are_grouped_by_page_in_textract_order(
         ],
     )
 
-    pages = await ocr(client, fake_time).detect_text(KEY)
+    pages = texts(await ocr(client, fake_time).read_document(KEY))
 
     assert pages == [
         Page(1, "Discharge summary\nPotassium 3.4 mmol/L"),
@@ -193,7 +198,7 @@ async def test_a_document_without_any_line_gives_empty_pages(
 ) -> None:
     script(pages=2, blocks=[page_block(1), page_block(2)])
 
-    assert await ocr(client, fake_time).detect_text(KEY) == [Page(1, ""), Page(2, "")]
+    assert texts(await ocr(client, fake_time).read_document(KEY)) == [Page(1, ""), Page(2, "")]
 
 
 async def test_waits_while_the_job_is_in_progress(
@@ -209,7 +214,7 @@ async def test_waits_while_the_job_is_in_progress(
 
     fake_time.on_sleep = finish_after_two_waits
 
-    pages = await ocr(client, fake_time, poll_interval=2.0).detect_text(KEY)
+    pages = texts(await ocr(client, fake_time, poll_interval=2.0).read_document(KEY))
 
     assert pages == [Page(1, "Scanned note")]
     assert fake_time.sleeps == [2.0, 2.0]
@@ -246,7 +251,7 @@ async def test_follows_next_token_through_every_page_of_results(
 
     monkeypatch.setattr(TextractResponse, "get_document_analysis", paged)
 
-    pages = await ocr(client, fake_time).detect_text(KEY)
+    pages = texts(await ocr(client, fake_time).read_document(KEY))
 
     assert pages == [
         Page(1, "first\nsecond\nlate line of page one"),
@@ -264,7 +269,8 @@ async def test_partial_success_keeps_the_pages_textract_read(
 ) -> None:
     script(pages=2, blocks=[line(2, "Legible page")], status="PARTIAL_SUCCESS")
 
-    assert await ocr(client, fake_time).detect_text(KEY) == [Page(1, ""), Page(2, "Legible page")]
+    pages = texts(await ocr(client, fake_time).read_document(KEY))
+    assert pages == [Page(1, ""), Page(2, "Legible page")]
 
 
 async def test_a_failed_job_is_ocr_failed(
@@ -273,7 +279,7 @@ async def test_a_failed_job_is_ocr_failed(
     script(pages=1, blocks=[], status="FAILED")
 
     with pytest.raises(OcrFailed, match="FAILED") as failure:
-        await ocr(client, fake_time).detect_text(KEY)
+        texts(await ocr(client, fake_time).read_document(KEY))
     assert failure.value.transient is False
 
 
@@ -284,7 +290,7 @@ async def test_a_job_still_in_progress_at_the_deadline_is_ocr_failed(
 
     textract = ocr(client, fake_time, poll_interval=2.0, timeout=7.0)
     with pytest.raises(OcrFailed, match="did not finish within 7 s") as failure:
-        await textract.detect_text(KEY)
+        texts(await textract.read_document(KEY))
 
     assert failure.value.transient is True  # a later attempt resumes the same job
     # Polled at 0, 2, 4, 6 and 7 s: the last wait is cut to the deadline, not past it.
@@ -319,7 +325,7 @@ async def test_a_refused_start_is_ocr_failed_naming_the_code(
     monkeypatch.setattr(TextractBackend, "start_document_analysis", refuse)
 
     with pytest.raises(OcrFailed) as failure:
-        await ocr(client, fake_time).detect_text(KEY)
+        texts(await ocr(client, fake_time).read_document(KEY))
 
     assert code in failure.value.message
     assert failure.value.transient is transient
@@ -344,7 +350,7 @@ async def test_throttling_is_retried_by_botocore_then_ocr_failed(
     monkeypatch.setattr(TextractBackend, "start_document_analysis", throttle)
 
     with pytest.raises(OcrFailed, match="ProvisionedThroughputExceededException") as failure:
-        await ocr(client, fake_time).detect_text(KEY)
+        texts(await ocr(client, fake_time).read_document(KEY))
 
     assert len(attempts) == 2  # AWS_MAX_ATTEMPTS=2: botocore retried once
     assert failure.value.transient is True
@@ -364,7 +370,7 @@ async def test_an_error_while_polling_is_ocr_failed(
     fake_time.on_sleep = forget_the_job
 
     with pytest.raises(OcrFailed, match="InvalidJobIdException"):
-        await ocr(client, fake_time).detect_text(KEY)
+        texts(await ocr(client, fake_time).read_document(KEY))
 
 
 def test_request_token_is_per_object_and_valid_for_textract() -> None:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from docquery.adapters.aws.textract_blocks import pages_from_blocks
-from docquery.domain.processing import Page
 from docquery.domain.reading import PageReading
 from docquery.errors import OcrFailed
 
@@ -103,10 +102,6 @@ class TextractOcr:
             },
         )
         return pages
-
-    async def detect_text(self, key: str) -> list[Page]:
-        """One Page per page of the PDF at `key`: its lines in reading order (may be empty)."""
-        return [Page(page.number, page.text) for page in await self.read_document(key)]
 
     async def _start(self, key: str) -> str:
         response = await _guard(

@@ -12,16 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from docquery.domain.reading import (
-    Block,
-    BlockKind,
-    Box,
-    Cell,
-    PageReading,
-    PageSource,
-    Row,
-    Table,
-)
+from docquery.adapters.aws.textract_tables import cell_words, child_ids, table_rows
+from docquery.domain.reading import Block, BlockKind, Box, PageReading, PageSource, Table
 
 # US Letter, in points: the size assumed for a page whose real size the caller did not give.
 DEFAULT_PAGE_SIZE = (612.0, 792.0)
@@ -94,7 +86,7 @@ class _Page:
     def reading(self) -> PageReading:
         layouts = [b for b in self.own if str(b.get("BlockType", "")).startswith("LAYOUT_")]
         # A list's items are layout blocks too: they are read as part of their list.
-        nested = {i for b in layouts for i in _child_ids(b)}
+        nested = {i for b in layouts for i in child_ids(b)}
         for raw in layouts:
             if str(raw.get("Id", "")) not in nested:
                 self._layout(str(raw["BlockType"]), raw)
@@ -187,9 +179,9 @@ class _Page:
 
     def _claim_table(self, layout: Raw, lines: list[Raw]) -> Raw | None:
         """The TABLE block this layout table shows: shared words first, overlapping box next."""
-        words = {w for line in lines for w in _child_ids(line)}
-        best = max(self.tables, key=lambda t: len(words & _cell_words(t, self.by_id)), default=None)
-        if best is None or not words & _cell_words(best, self.by_id):
+        words = {w for line in lines for w in child_ids(line)}
+        best = max(self.tables, key=lambda t: len(words & cell_words(t, self.by_id)), default=None)
+        if best is None or not words & cell_words(best, self.by_id):
             best = next((t for t in self.tables if _overlap(t, layout) >= _MIN_OVERLAP), None)
         if best is not None:
             self.tables.remove(best)
@@ -216,63 +208,10 @@ class _Page:
         self._record([b for b in self.own if b.get("BlockType") == "LINE"])
 
     def _children(self, raw: Raw) -> list[Raw]:
-        return [self.by_id[i] for i in _child_ids(raw) if i in self.by_id]
+        return [self.by_id[i] for i in child_ids(raw) if i in self.by_id]
 
     def _box(self, raw: Raw) -> Box:
         return box_points(raw, self.width, self.height)
-
-
-def table_rows(table: Raw, by_id: Mapping[str, Raw]) -> tuple[Row, ...]:
-    """The table's rows; leading rows of COLUMN_HEADER cells become one header row."""
-    grid: dict[tuple[int, int], str] = {}
-    header_cells: set[tuple[int, int]] = set()
-    for cell in (by_id[i] for i in _child_ids(table) if i in by_id):
-        if cell.get("BlockType") != "CELL":
-            continue
-        row, col = int(cell.get("RowIndex", 1)), int(cell.get("ColumnIndex", 1))
-        text = _words_text(cell, by_id)
-        # A spanning cell's text stands in every position it covers: a row keeps its value.
-        for r in range(row, row + int(cell.get("RowSpan", 1))):
-            for c in range(col, col + int(cell.get("ColumnSpan", 1))):
-                grid[(r, c)] = text
-                if "COLUMN_HEADER" in cell.get("EntityTypes", ()):
-                    header_cells.add((r, c))
-    _spread_merged(table, by_id, grid)
-    if not grid:
-        return ()
-    height = max(r for r, _ in grid)
-    width = max(c for _, c in grid)
-    texts = [[grid.get((r, c), "") for c in range(1, width + 1)] for r in range(1, height + 1)]
-    heads = 0
-    while heads < height and any((heads + 1, c) in header_cells for c in range(1, width + 1)):
-        heads += 1
-    names = [_join_unique(texts[r][c] for r in range(heads)) for c in range(width)]
-    out = [Row(tuple(Cell(n, n) for n in names), is_header=True)] if heads else []
-    out += [
-        Row(tuple(Cell(t, names[c] if heads else "") for c, t in enumerate(texts[r])))
-        for r in range(heads, height)
-    ]
-    return tuple(out)
-
-
-def _spread_merged(table: Raw, by_id: Mapping[str, Raw], grid: dict[tuple[int, int], str]) -> None:
-    """A MERGED_CELL's text (its cells' words) in each cell it covers."""
-    for rel in table.get("Relationships", ()):
-        if rel.get("Type") != "MERGED_CELL":
-            continue
-        for merged in (by_id[i] for i in rel.get("Ids", ()) if i in by_id):
-            cells = [by_id[i] for i in _child_ids(merged) if i in by_id]
-            text = " ".join(t for c in cells if (t := _words_text(c, by_id)))
-            for cell in cells:
-                grid[(int(cell.get("RowIndex", 1)), int(cell.get("ColumnIndex", 1)))] = text
-
-
-def _join_unique(texts: Iterable[str]) -> str:
-    out: list[str] = []
-    for text in texts:
-        if text and text not in out:
-            out.append(text)
-    return " ".join(out)
 
 
 def box_points(raw: Raw, width: float, height: float) -> Box:
@@ -281,26 +220,6 @@ def box_points(raw: Raw, width: float, height: float) -> Box:
     left, top = float(box.get("Left", 0.0)), float(box.get("Top", 0.0))
     right, bottom = left + float(box.get("Width", 0.0)), top + float(box.get("Height", 0.0))
     return (left * width, top * height, right * width, bottom * height)
-
-
-def _child_ids(raw: Raw) -> list[str]:
-    return [
-        str(i)
-        for rel in raw.get("Relationships", ())
-        if rel.get("Type") == "CHILD"
-        for i in rel.get("Ids", ())
-    ]
-
-
-def _words_text(cell: Raw, by_id: Mapping[str, Raw]) -> str:
-    words = (by_id[i] for i in _child_ids(cell) if i in by_id)
-    return " ".join(str(w.get("Text", "")) for w in words if w.get("BlockType") == "WORD")
-
-
-def _cell_words(table: Raw, by_id: Mapping[str, Raw]) -> set[str]:
-    return {
-        w for cell_id in _child_ids(table) if cell_id in by_id for w in _child_ids(by_id[cell_id])
-    }
 
 
 def _overlap(a: Raw, b: Raw) -> float:
