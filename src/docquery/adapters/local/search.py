@@ -19,6 +19,7 @@ from tantivy import DocAddress, Index, Searcher
 
 from docquery.adapters.local.search_schema import (
     StoredPassage,
+    doc_key,
     include_stems,
     pages_of,
     passage_document,
@@ -247,6 +248,35 @@ def _hit(
     )
 
 
+def _best_pages(
+    searcher: Searcher,
+    query: SearchQuery,
+    chosen: list[list[tuple[float, DocAddress]]],
+    per_document: int,
+) -> list[list[tuple[float, DocAddress]]]:
+    """Each chosen document's best pages: where the top pages held fewer than `per_document` of
+    one, one search over the chosen documents only, taking more until each has its share (or
+    has no more)."""
+    short = [i for i, pages in enumerate(chosen) if len(pages) < per_document]
+    if not short:
+        return chosen
+    ids = {i: str(stored(searcher.doc(chosen[i][0][1]), "document_id")) for i in short}
+    only = SearchFilters(document_ids=tuple(ids.values()))
+    matcher = search_query(SearchQuery(query.owner, query.terms, only, limit=1))
+    keys: dict[object, int] = {doc_key(d): i for i, d in ids.items()}
+    top = per_document * len(short)
+    while True:
+        ranked = searcher.search(matcher, top, count=False).hits
+        found: dict[int, list[tuple[float, DocAddress]]] = {i: [] for i in short}
+        values = searcher.fast_field_values("doc_key", [address for _, address in ranked])
+        for (score, address), key in zip(ranked, values, strict=True):
+            found[keys[key]].append((score, address))
+        if len(ranked) < top or all(len(p) >= per_document for p in found.values()):
+            break
+        top *= 4
+    return [found.get(i, pages) for i, pages in enumerate(chosen)]
+
+
 def _search_documents(entry: OwnerIndex, query: SearchQuery, per_document: int) -> DocumentHitPage:
     """Documents ranked by their best page. The best pages overall hold the best documents:
     take more of them until they name enough documents (or are all the matches), then each
@@ -270,13 +300,11 @@ def _search_documents(entry: OwnerIndex, query: SearchQuery, per_document: int) 
         else:
             top *= 4
     chosen = list(order.values())[query.offset : query.offset + query.limit]
+    if not complete:
+        chosen = _best_pages(searcher, query, chosen, per_document)
     marks = include_stems(query)
     hits = []
     for pages in chosen:
-        if len(pages) < per_document and not complete:
-            first = _hit(searcher, pages[0][1], pages[0][0], marks)
-            own = search_query(query, document_id=first.document_id)
-            pages = [(s, a) for s, a in searcher.search(own, per_document, count=False).hits]
         page_hits = [_hit(searcher, a, s, marks) for s, a in pages[:per_document]]
         hits.append(DocumentHit(page_hits[0].document_id, page_hits[0].title, page_hits))
     return DocumentHitPage(hits=hits, has_more=len(order) > query.offset + len(chosen))
