@@ -9,6 +9,7 @@ uploaded again at once, and the lookup by sha256 never returns the dying documen
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -42,7 +43,12 @@ _HIDE = (
     "REMOVE lease_owner, lease_expires_at"
 )
 # Racing transactions on one item may be cancelled with TransactionConflict: tried again.
-_MARK_ATTEMPTS = 4
+# Racing deletes of one document conflict in DynamoDB until the winner's transaction commits;
+# then every retry reads the record as hidden and answers not found. Under load the winner may
+# take a second or more, so losers keep retrying (jittered, capped backoff, ~3 s in all) rather
+# than fail a DELETE that should be a plain 404.
+_MARK_ATTEMPTS = 8
+_MARK_BACKOFF_CAP = 0.5
 
 
 class DynamoDbHiddenRecords:
@@ -80,7 +86,9 @@ class DynamoDbHiddenRecords:
                 attempt += 1
                 if "TransactionConflict" not in reasons or attempt == _MARK_ATTEMPTS:
                     raise _transaction_error(exc) from exc
-            await asyncio.sleep(0.05 * 2**attempt)
+            await asyncio.sleep(
+                random.uniform(0.5, 1.0) * min(_MARK_BACKOFF_CAP, 0.05 * 2**attempt)  # noqa: S311 - jitter
+            )
 
     async def _mark(self, document: Document, now: datetime) -> Document:
         moment = format_timestamp(now)
