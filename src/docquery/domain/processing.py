@@ -30,9 +30,6 @@ class FailureCode(StrEnum):
     TOO_MUCH_TEXT = "too_much_text"
     EXTRACTION_TIMEOUT = "extraction_timeout"
     EXTRACTION_MEMORY = "extraction_memory"
-    # The PDF exceeds the parser's structural limits (a stream that inflates past its output
-    # cap, too many nested or repeated objects): the file's fault, not the worker's memory.
-    TOO_COMPLEX = "too_complex"
     OCR_FAILED = "ocr_failed"
     STORAGE_ERROR = "storage_error"
     WORKER_LOST = "worker_lost"
