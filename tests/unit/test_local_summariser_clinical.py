@@ -1,0 +1,191 @@
+"""Local summaries of generated clinical PDFs, read by the real reading engine (issue 12).
+
+Each test is one failure of the issue: lab values dropped, medications and diagnoses cut, the
+aspirin stop missing, follow-up items lost, an overview of table rows, an addressee block filed
+as a diagnosis.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pypdfium2 as pdfium
+
+from docquery.adapters.local.summariser import LocalLanguageModel
+from docquery.domain.processing import Summary
+from docquery.domain.reading import PageReading
+from docquery.pipeline.reading import ReadingLimits, read_pdf
+from support.reading_pdfs import LAB_HEADER, LAB_X, Page, build_pdf, furnish, table_rows
+
+MEDS_X = [54.0, 180.0, 240.0, 290.0, 390.0, 470.0, 558.0]
+MEDICATIONS = [
+    ["Medicine", "Dose", "Route", "Frequency", "Status", "Notes"],
+    ["Apixaban", "5 mg", "oral", "twice daily", "NEW", "started"],
+    ["Bisoprolol", "2.5 mg", "oral", "once daily", "NEW", "rate control"],
+    ["Ramipril", "5 mg", "oral", "once daily", "CHANGED", "increased"],
+    ["Metformin", "500 mg", "oral", "twice daily", "CONTINUED", ""],
+    ["Atorvastatin", "40 mg", "oral", "at night", "CONTINUED", "unchanged"],
+    ["Aspirin", "75 mg", "oral", "once daily", "STOPPED", "on apixaban"],
+]
+DIAGNOSES = [
+    "1. Atrial fibrillation with fast ventricular response",
+    "2. Congestive cardiac failure",
+    "3. Type 2 diabetes mellitus",
+    "4. Chronic kidney disease stage 3",
+    "5. Iron deficiency anaemia",
+]
+FOLLOW_UP = [
+    "- Cardiology clinic in 6 weeks",
+    "- GP review in 1 week with repeat U&E",
+    "- Echocardiogram in 3 months",
+    "- Anticoagulation clinic in 2 weeks",
+]
+
+
+def _heading(page: Page, top: float, text: str) -> float:
+    page.text(54, top, text, size=11, bold=True)
+    return top + 18
+
+
+def discharge_pdf() -> bytes:
+    page = furnish(Page(), 1, 1)
+    top = _heading(page, 80, "Discharge Summary")
+    top = _heading(page, top + 4, "Presenting Complaint")
+    top = page.lines(54, top, ["Palpitations and breathlessness for three days."]) + 8
+    top = _heading(page, top, "Discharge Diagnoses")
+    top = page.lines(54, top, DIAGNOSES) + 8
+    top = _heading(page, top, "Discharge Medications")
+    top = table_rows(page, MEDS_X, top, MEDICATIONS) + 12
+    top = _heading(page, top, "Follow-up")
+    page.lines(54, top, FOLLOW_UP)
+    return build_pdf([page])
+
+
+def lab_pdf() -> bytes:
+    page = furnish(Page(), 1, 1)
+    top = _heading(page, 80, "Renal and Full Blood Count")
+    rows = [
+        LAB_HEADER,
+        ["Sodium", "134", "L", "mmol/L", "135-145"],
+        ["Potassium", "4.1", "", "mmol/L", "3.5-5.0"],
+        ["Haemoglobin", "10.2", "L", "g/dL", "13.0-17.0"],
+        ["Platelets", "512", "H", "x10^9/L", "150-400"],
+        ["Creatinine", "131", "", "umol/L", "60-110"],
+    ]
+    top = table_rows(page, LAB_X, top, rows) + 12
+    top = _heading(page, top, "Comment")
+    page.lines(54, top, ["Anaemia with a raised platelet count; renal function is reduced."])
+    return build_pdf([page])
+
+
+def referral_pdf() -> bytes:
+    page = Page()
+    page.lines(
+        54,
+        60,
+        ["Dr Helen Marsh", "Consultant Cardiologist", "Riverside Heart Centre", "12 Mill Lane"],
+    )
+    top = page.lines(54, 150, ["Dear Dr Marsh,"]) + 6
+    top = page.lines(
+        54,
+        top,
+        [
+            "Thank you for seeing Mr Omar Said, who has had exertional chest pain for two months.",
+            "His resting ECG showed lateral T wave inversion.",
+        ],
+    )
+    top = _heading(page, top + 8, "Diagnosis")
+    page.lines(54, top, ["1. Suspected stable angina"])
+    return build_pdf([page])
+
+
+def read(data: bytes) -> list[PageReading]:
+    pdf = pdfium.PdfDocument(io.BytesIO(data))
+    try:
+        return read_pdf(pdf, ReadingLimits(ocr=False))
+    finally:
+        pdf.close()
+
+
+async def summarise(data: bytes) -> Summary:
+    return await LocalLanguageModel().summarise(read(data))
+
+
+def section(summary: Summary, name: str) -> list[str]:
+    found = {s.name: s for s in summary.sections}
+    return [st.text for st in found[name].statements] if name in found else []
+
+
+def every(summary: Summary) -> list[str]:
+    return [st.text for s in summary.sections for st in s.statements]
+
+
+async def test_abnormal_lab_values_keep_value_unit_range_and_flag() -> None:
+    findings = section(await summarise(lab_pdf()), "findings")
+    assert "Sodium 134 mmol/L (ref 135-145) L" in findings
+    assert "Haemoglobin 10.2 g/dL (ref 13.0-17.0) L" in findings
+    assert "Platelets 512 x10^9/L (ref 150-400) H" in findings
+    # No flag printed, but outside its printed range.
+    assert "Creatinine 131 umol/L (ref 60-110)" in findings
+    assert not any("Potassium" in text for text in findings)
+
+
+async def test_every_medication_is_listed_with_its_status() -> None:
+    meds = section(await summarise(discharge_pdf()), "medications")
+    assert len(meds) == 6
+    for name, dose, *_, status, _notes in MEDICATIONS[1:]:
+        assert any(text.startswith(f"{name} {dose}: {status}") for text in meds), (name, meds)
+
+
+async def test_the_aspirin_stop_is_stated_beside_its_name_and_nowhere_as_current() -> None:
+    summary = await summarise(discharge_pdf())
+    assert any(
+        text.startswith("Aspirin 75 mg: STOPPED") for text in section(summary, "medications")
+    )
+    for text in every(summary):
+        for sentence in re.split(r"(?<=[.!?;])\s+", text):
+            if "aspirin" in sentence.casefold():
+                assert re.search(r"stop", sentence, re.IGNORECASE), sentence
+
+
+async def test_changes_come_before_continued_medications() -> None:
+    meds = section(await summarise(discharge_pdf()), "medications")
+    statuses = [re.search(r": (NEW|CHANGED|STOPPED|CONTINUED)", text) for text in meds]
+    order = [m.group(1) for m in statuses if m]
+    assert order == ["NEW", "NEW", "CHANGED", "STOPPED", "CONTINUED", "CONTINUED"]
+
+
+async def test_every_diagnosis_is_kept() -> None:
+    diagnoses = section(await summarise(discharge_pdf()), "diagnoses")
+    assert diagnoses == [line.split(". ", 1)[1] for line in DIAGNOSES]
+
+
+async def test_every_follow_up_item_is_kept_with_its_date() -> None:
+    follow_up = section(await summarise(discharge_pdf()), "follow_up")
+    assert follow_up == [line.removeprefix("- ") for line in FOLLOW_UP]
+
+
+async def test_the_overview_is_prose_never_table_rows_or_furniture() -> None:
+    summary = await summarise(discharge_pdf())
+    overview = section(summary, "overview")
+    assert "Palpitations and breathlessness for three days." in overview
+    for text in overview:
+        assert not any(row[0] in text for row in MEDICATIONS[1:]), text
+        assert "Page 1 of 1" not in text
+        assert "Northfield" not in text
+    lab_overview = section(await summarise(lab_pdf()), "overview")
+    assert any("Anaemia with a raised platelet count" in text for text in lab_overview)
+    assert not any(re.search(r"\b(?:Sodium|Potassium) \d", text) for text in lab_overview)
+
+
+async def test_a_referral_letters_addressee_block_is_not_a_diagnosis() -> None:
+    summary = await summarise(referral_pdf())
+    assert section(summary, "diagnoses") == ["Suspected stable angina"]
+    assert not any("Marsh" in text or "Mill Lane" in text for text in every(summary) if text)
+
+
+async def test_every_statement_cites_the_page_it_is_printed_on() -> None:
+    summary = await summarise(discharge_pdf())
+    assert summary.sections
+    assert all(st.pages == (1,) for s in summary.sections for st in s.statements)
