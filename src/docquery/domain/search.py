@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from docquery.domain.documents import Document
+from docquery.domain.reading import PageReading
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,8 @@ class Passage:
     """A retrieved page (or part of one) handed to a model as numbered source `number`.
 
     `text` is the page as printed (what citations are checked against); `markdown`, when
-    known, is the page's reading rendered for a language model ("" when it is not).
+    known, is the page's reading rendered for a language model ("" when it is not); `reading`
+    its blocks, and `patient` the name the document states for its patient ("" when none).
     """
 
     number: int
@@ -121,6 +123,8 @@ class Passage:
     page: int
     text: str
     markdown: str = ""
+    reading: PageReading | None = None
+    patient: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,14 @@ from docquery.services.search import check_filters, current_pages
 from docquery.services.search_query import parse_query
 from docquery.text.answers import NOT_FOUND_ANSWER
 from docquery.text.markdown import page_markdown
+from docquery.text.patients import asked_patient, is_patient, stated_patient
 
 log = logging.getLogger(__name__)
 
 MAX_TOP_K = 20
 DEFAULT_TOP_K = 5
+# A question naming a patient is searched this many times deeper, then kept to that patient.
+PATIENT_DEPTH = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +56,16 @@ async def retrieve(
 ) -> Sources:
     """The owner's `top_k` best pages for the question, numbered from 1 in rank order.
 
-    With `blobs`, each passage carries its page's Markdown from the stored reading.
+    With `blobs`, each passage carries its page's reading, Markdown and stated patient; a
+    question that names a patient keeps only pages of documents about that patient.
     """
     check_filters(question.filters)
+    asked = asked_patient(question.text)
     query = SearchQuery(
         owner=owner,
         terms=parse_query(question.text),
         filters=question.filters,
-        limit=question.top_k,
+        limit=question.top_k * (PATIENT_DEPTH if asked else 1),
     )
     hits = await current_pages((await index.search(query)).hits, owner, index, documents)
     texts = await index.page_texts([(hit.document_id, hit.page) for hit in hits])
@@ -78,15 +83,30 @@ async def retrieve(
     ]
     if blobs is not None:
         passages = await with_markdown(blobs, passages)
+    if asked:
+        passages = _about(asked, passages, question.top_k)
     return Sources(passages=passages, page_texts=texts)
 
 
+def _about(asked: frozenset[str], passages: list[Passage], top_k: int) -> list[Passage]:
+    """The passages of documents whose stated patient is the asked one, renumbered from 1."""
+    kept = [p for p in passages if is_patient(p.patient or stated_patient([p.text]), asked)]
+    return [replace(p, number=n) for n, p in enumerate(kept[:top_k], start=1)]
+
+
 async def with_markdown(blobs: BlobStore, passages: list[Passage]) -> list[Passage]:
-    """The passages with their pages' Markdown; a page without a stored reading keeps its text."""
+    """The passages with their pages' readings and Markdown, and their documents' patients;
+    a page without a stored reading keeps its text."""
     ids = sorted({passage.document_id for passage in passages})
     readings = dict(zip(ids, await asyncio.gather(*(_reading(blobs, i) for i in ids)), strict=True))
+    patients = {i: stated_patient(page.text for page in readings[i][:2]) for i in ids}
     return [
-        replace(passage, markdown=_markdown(readings[passage.document_id], passage.page))
+        replace(
+            passage,
+            markdown=_markdown(readings[passage.document_id], passage.page),
+            reading=_page(readings[passage.document_id], passage.page),
+            patient=patients[passage.document_id],
+        )
         for passage in passages
     ]
 
@@ -102,6 +122,10 @@ async def _reading(blobs: BlobStore, document_id: str) -> list[PageReading]:
 
 def _markdown(pages: Iterable[PageReading], number: int) -> str:
     return next((page_markdown(page) for page in pages if page.number == number), "")
+
+
+def _page(pages: Iterable[PageReading], number: int) -> PageReading | None:
+    return next((page for page in pages if page.number == number), None)
 
 
 async def ask(

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from docquery.adapters.local.answer_clinical import structured_answer
 from docquery.domain.search import Draft, DraftCitation, Passage
 from docquery.text.answers import NOT_FOUND_ANSWER
 from docquery.text.sentences import normalise
@@ -23,6 +24,9 @@ MAX_SENTENCES = 3
 MIN_RELATIVE_SCORE = 0.5
 # A question word in the heading above a sentence counts this much of one in the sentence.
 HEADING_WEIGHT = 0.5
+# The best sentence must hold this share of the question's content words, or nothing answers
+# it: "What is the capital of France?" is not answered from a lab report.
+MIN_COVERAGE = 0.4
 _MAX_HEADING_CHARS = 60
 _MIN_CHARS, _MAX_CHARS = 12, 600
 _WORDS_PER_PIECE = 8
@@ -67,16 +71,32 @@ class _Sentence:
 
 
 def extract_answer(question: str, passages: Sequence[Passage]) -> Draft:
-    """Up to MAX_SENTENCES best sentences, each with its [n]; NOT_FOUND_ANSWER if none matches."""
+    """The structured answer for a clinical question (a lab value, medications, flagged results,
+    a section); else up to MAX_SENTENCES best sentences, each with its [n]; NOT_FOUND_ANSWER if
+    nothing answers it."""
+    structured = structured_answer(question, passages)
+    if structured is not None and structured.citations:
+        return structured
+    return _sentence_answer(question, passages)
+
+
+def _sentence_answer(question: str, passages: Sequence[Passage]) -> Draft:
     asked = frozenset(terms(question))
     sentences = _distinct(s for p in sorted(passages, key=lambda p: p.number) for s in _split(p))
     idf = _idf(sentences)
     scored = [(s.score(asked, idf), s) for s in sentences]
-    picked = _pick([(score, s) for score, s in scored if score > 0])
+    picked = _pick([(score, s) for score, s in scored if score > 0 and _covers(s, asked)])
     if not picked:
         return Draft(NOT_FOUND_ANSWER, ())
     text = " ".join(f"{s.display} [{s.source}]" for s in picked)
     return Draft(text, tuple(DraftCitation(s.source, s.quote) for s in picked))
+
+
+def _covers(sentence: _Sentence, asked: frozenset[str]) -> bool:
+    """Whether the sentence (with its heading) holds enough of the question's words."""
+    return bool(asked) and len((sentence.terms | sentence.heading) & asked) >= MIN_COVERAGE * len(
+        asked
+    )
 
 
 def text_pieces(text: str) -> Iterator[str]:
