@@ -231,3 +231,10 @@ def test_a_cut_source_cuts_its_markdown_and_keeps_its_printed_text() -> None:
     assert len(cut.markdown) < len(markdown)
     assert markdown.startswith(cut.markdown)
     assert cut.text == source.text  # citations are still checked against the whole page
+
+
+def test_a_source_names_its_patient_and_the_prompt_asks_for_attribution() -> None:
+    passage = Passage(1, "d", "Discharge summary", 1, "Apixaban 5 mg NEW", patient="Maria Lopez")
+    user = answer_prompt("Which anticoagulant was started?", [passage]).user
+    assert '<source number="1" title="Discharge summary" page="1" patient="Maria Lopez">' in user
+    assert "never merge them" in SYSTEM_PROMPT
