@@ -71,12 +71,14 @@ def _abnormal(reply: Reply, gold: Mapping[str, Any]) -> Counter[str]:
     )
 
 
-def _active(reply: Reply, gold: Mapping[str, Any]) -> Counter[str]:
+def _active(reply: Reply, gold: Mapping[str, Any], said: Reply | None = None) -> Counter[str]:
+    """Active medicines named in reply; stopped ones leaking from what was said (reply if None)."""
     named = named_keys(_meds(gold), reply.answer)
     active = {m["name"] for m in gold["active"]}
     counts = Counter(act_named=len(named & active), act_all=len(active))
-    if reply.ok:  # errors are left out of the leak share
-        leaked = any(leaks(m["names"], reply.answer) for m in gold["stopped"])
+    said = said or reply
+    if said.ok:  # errors are left out of the leak share
+        leaked = any(leaks(m["names"], said.answer) for m in gold["stopped"])
         counts.update(act_leak=int(leaked), act_answers=1)
     return counts
 
@@ -140,10 +142,12 @@ def score_question(question: Mapping[str, Any], reply: Reply) -> Counter[str]:
     if question["scope"] == "library" and kind != "off_topic":
         alone = isolated(reply, gold)
         counts.update(iso_ok=int(alone), iso_n=1)
-        if not alone:  # scores zero on its kind; an error stays an error for the leak share
+        if not alone:  # its medicines, diagnoses, appointments, lab value: not found
             scored = Reply(status=reply.status)
     if kind == "section":
         counts.update(_section(scored, gold, question["file"]))
+    elif kind == "active_meds":  # a leak is a leak whoever's document it came from
+        counts.update(_active(scored, gold, said=reply))
     else:
         counts.update(_KINDS[kind](scored, gold))
     return counts

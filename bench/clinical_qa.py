@@ -159,7 +159,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     documents = load_jsonl(CLINICAL / "documents.jsonl")
     scanned = {d["file"]: bool(d["scanned"]) for d in documents}
     questions = load_jsonl(CLINICAL / "questions.jsonl")
-    if args.only:
+    if args.only:  # "summaries" matches no question: summaries only
         questions = [q for q in questions if q["kind"] == args.only]
     questions = questions[: args.limit] if args.limit else questions
     sums = {group: Counter[str]() for group in GROUPS}
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 sums[group].update(counts)
             records.append(record(question, reply, seconds, counts))
         summaries = []
-        if not args.only:
+        if args.only in (None, "summaries"):
             for entry in load_jsonl(CLINICAL / "summaries.jsonl"):
                 file = entry["file"]
                 statements = summary_statements(client, service, ids[file], states[file])
@@ -273,7 +273,7 @@ def show_failures(result: dict[str, Any], count: int) -> None:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", metavar="KIND", help="ask only questions of this kind")
+    parser.add_argument("--only", metavar="KIND", help="only this kind of question, or summaries")
     parser.add_argument("--limit", type=int, metavar="N", help="ask only the first N questions")
     parser.add_argument("--json", type=Path, metavar="OUT", help="per-question results")
     parser.add_argument("--reuse-data", type=Path, metavar="DIR", help="keep the data dir here")

@@ -173,7 +173,7 @@ def test_a_library_answer_citing_another_patient_scores_zero() -> None:
 
 
 def test_active_meds_recall_and_leak() -> None:
-    question = {
+    question: dict[str, Any] = {
         "id": "q2",
         "file": "pdfs/a.pdf",
         "kind": "active_meds",
@@ -189,6 +189,9 @@ def test_active_meds_recall_and_leak() -> None:
     assert (counts["act_named"], counts["act_all"], counts["act_leak"]) == (1, 1, 1)
     error = score_question(question, Reply(503))
     assert (error["act_all"], error["act_answers"]) == (1, 0)  # errors are left out of the leak
+    library = question | {"scope": "library", "gold": question["gold"] | {"patient_files": []}}
+    counts = score_question(library, Reply(200, "Metformin, ramipril [1]", True, [_cite("b", 1)]))
+    assert (counts["act_named"], counts["iso_ok"], counts["act_leak"]) == (0, 0, 1)
 
 
 def test_abnormal_f1_over_named_analytes() -> None:
