@@ -79,18 +79,15 @@ def _lab_values(found: list[Unit], analyte: Term) -> list[Unit]:
 
 def _lab_rank(unit: Unit, analyte: Term) -> int | None:
     """How well a unit states the analyte's value (lower is better); None if it does not."""
-    head = unit.cells[0][1] if unit.cells else unit.display.split(":")[0]
-    if unit.kind in ("row", "key_value") and find(head, "analyte")[:1] == [analyte]:
-        return 0 if _has_value(unit.display, head) else None
-    if unit.kind == "line" and find(head, "analyte")[:1] == [analyte]:
-        return 1 if _has_value(unit.display, head) else None
-    if analyte in find(unit.display, "analyte") and _has_value(unit.display, ""):
-        return 2
-    return None
-
-
-def _has_value(text: str, name: str) -> bool:
-    return bool(_VALUE.search(text[len(name) :] if text.startswith(name) else text))
+    if unit.cells:
+        named = find(unit.cells[0][1], "analyte")[:1] == [analyte]
+        return 0 if named and any(_VALUE.search(text) for _, text in unit.cells[1:]) else None
+    first = find(unit.display, "analyte")[:1] == [analyte]
+    if not _VALUE.search(unit.display) or analyte not in find(unit.display, "analyte"):
+        return None
+    if unit.kind in ("key_value", "line") and first:
+        return 1
+    return 2
 
 
 def _abnormal(found: list[Unit]) -> list[Unit]:

@@ -78,7 +78,11 @@ def _row(
     if not cells:
         return None
     texts = [text for _, text in cells]
-    quote = _quote(page, " ".join(texts), " ".join(texts[:2]), texts[0])
+    # As printed: cells space apart, or " | " apart where the reading printed the row so; a
+    # quote of the name alone would prove nothing about the value.
+    quote = _quote(
+        page, " | ".join(texts), " ".join(texts), " | ".join(texts[:2]), " ".join(texts[:2])
+    )
     if quote is None:
         return None
     shown = [f"(ref {text})" if _REFERENCE.search(header) else text for header, text in cells]
