@@ -13,7 +13,8 @@ import pytest
 
 from docquery.adapters.aws.bedrock import bedrock_client_config
 from docquery.adapters.aws.textract_blocks import pages_from_blocks
-from docquery.domain.reading import PageReading
+from docquery.domain.processing import Summary
+from docquery.domain.reading import Block, BlockKind, Cell, PageReading, Row, Table
 from docquery.errors import ModelFailed
 from docquery.services.artifacts import reading_of_text
 from docquery.settings import Settings
@@ -264,3 +265,153 @@ async def test_a_scanned_table_reaches_the_model_as_a_markdown_table(fake: FakeB
     )
     assert "St Elsewhere" not in request.user_text  # furniture is not sent
     assert summary.sections
+
+
+# Summaries as structured output: the Converse API's tool use.
+
+
+def _table(rows: list[list[str]]) -> Table:
+    header = rows[0]
+    return Table(
+        rows=(
+            Row(tuple(Cell(c, c) for c in header), is_header=True),
+            *(Row(tuple(Cell(c, h) for c, h in zip(row, header, strict=True))) for row in rows[1:]),
+        ),
+        table_id="t1",
+    )
+
+
+def discharge_reading(number: int = 1) -> PageReading:
+    box = (0.0, 0.0, 1.0, 1.0)
+    title = ("Discharge Summary",)
+    blocks = (
+        Block(BlockKind.FURNITURE, "Northfield Hospital   Page 1 of 1", box),
+        Block(BlockKind.HEADING, "Discharge Summary", box, level=1),
+        Block(
+            BlockKind.KEY_VALUE,
+            "Patient: Ruth Holloway",
+            box,
+            title,
+            key="Patient",
+            value="Ruth Holloway",
+        ),
+        Block(BlockKind.HEADING, "Discharge Diagnoses", box, title, level=2),
+        Block(BlockKind.LIST_ITEM, "Atrial fibrillation", box, (*title, "Discharge Diagnoses")),
+        Block(BlockKind.LIST_ITEM, "Iron deficiency anaemia", box, (*title, "Discharge Diagnoses")),
+        Block(BlockKind.HEADING, "Medications", box, title, level=2),
+        Block(
+            BlockKind.TABLE,
+            "",
+            box,
+            (*title, "Medications"),
+            table=_table(
+                [
+                    ["Medicine", "Dose", "Route", "Frequency", "Status"],
+                    ["Apixaban", "5 mg", "oral", "twice daily", "NEW"],
+                    ["Metformin", "500 mg", "oral", "twice daily", "CONTINUED"],
+                    ["Aspirin", "75 mg", "oral", "once daily", "STOPPED"],
+                ]
+            ),
+        ),
+        Block(BlockKind.HEADING, "Results", box, title, level=2),
+        Block(
+            BlockKind.TABLE,
+            "",
+            box,
+            (*title, "Results"),
+            table=_table(
+                [
+                    ["Test", "Result", "Flag", "Units", "Reference Range"],
+                    ["Haemoglobin", "10.2", "L", "g/dL", "13.0-17.0"],
+                    ["Potassium", "4.1", "", "mmol/L", "3.5-5.0"],
+                ]
+            ),
+        ),
+        Block(BlockKind.HEADING, "Follow-up", box, title, level=2),
+        Block(BlockKind.LIST_ITEM, "Cardiology clinic in 6 weeks", box, (*title, "Follow-up")),
+    )
+    return PageReading(number, "", blocks, 612, 792)
+
+
+def texts(summary: Summary, name: str) -> list[str]:
+    found = {s.name: s for s in summary.sections}
+    return [st.text for st in found[name].statements] if name in found else []
+
+
+async def test_a_summary_is_asked_for_through_the_record_summary_tool(fake: FakeBedrock) -> None:
+    async with bedrock(fake) as (model, _):
+        summary = await model.summarise([discharge_reading()])
+
+    (request,) = fake.requests
+    config = request.body["toolConfig"]
+    (tool,) = config["tools"]
+    assert tool["toolSpec"]["name"] == "record_summary"
+    schema = tool["toolSpec"]["inputSchema"]["json"]
+    assert schema["type"] == "object"
+    assert {"diagnoses", "medications", "abnormal_results", "follow_up"} <= set(schema["required"])
+    medication = schema["properties"]["medications"]["items"]["properties"]
+    assert medication["status"]["enum"] == ["new", "changed", "continued", "stopped", "held"]
+    assert config["toolChoice"] == {"tool": {"name": "record_summary"}}
+    assert "| Aspirin | 75 mg | oral | once daily | STOPPED |" in request.user_text
+    assert "patient's name" in request.system_text
+
+    assert texts(summary, "overview")[0] == "Discharge Summary."
+    assert texts(summary, "diagnoses") == ["Atrial fibrillation", "Iron deficiency anaemia"]
+    assert texts(summary, "medications") == [
+        "Apixaban 5 mg: NEW, oral twice daily",
+        "Aspirin 75 mg: STOPPED, oral once daily",
+        "Metformin 500 mg: CONTINUED, oral twice daily",
+    ]
+    assert texts(summary, "findings") == ["Haemoglobin 10.2 g/dL (ref 13.0-17.0) L"]
+    assert texts(summary, "follow_up") == ["Cardiology clinic in 6 weeks"]
+    assert all(st.pages == (1,) for s in summary.sections for st in s.statements)
+
+
+async def test_tool_input_is_validated_and_cites_only_pages_sent(fake: FakeBedrock) -> None:
+    fake.respond_with_tool(
+        {
+            "document": {"title": "Discharge letter", "patient": "Ruth Holloway", "pages": [1]},
+            "overview": [{"text": "Admitted with palpitations.", "pages": [1]}],
+            "diagnoses": [{"text": "Invented page.", "pages": [9]}, {"text": "AF", "pages": [1]}],
+            "medications": [
+                {"name": "Aspirin", "dose": "75 mg", "status": "stopped", "pages": [1]},
+                {"name": "Warfarin", "status": "maybe", "pages": [1]},
+                {"name": "Apixaban", "status": "new"},
+            ],
+            "abnormal_results": [{"analyte": "Sodium", "value": "129", "flag": "L", "pages": [1]}],
+            "follow_up": [{"text": "GP review", "when": "1 week", "pages": [1]}],
+        }
+    )
+    async with bedrock(fake) as (model, _):
+        summary = await model.summarise([discharge_reading()])
+
+    assert texts(summary, "overview") == [
+        "Discharge letter, patient Ruth Holloway.",
+        "Admitted with palpitations.",
+    ]
+    assert texts(summary, "diagnoses") == ["AF"]
+    assert texts(summary, "medications") == ["Aspirin 75 mg: STOPPED"]
+    assert texts(summary, "findings") == ["Sodium 129 L"]
+    assert texts(summary, "follow_up") == ["GP review (1 week)"]
+
+
+async def test_a_reply_without_the_tool_call_is_asked_for_once_more(fake: FakeBedrock) -> None:
+    fake.respond_with("Here is a summary in prose.", times=1)
+    async with bedrock(fake) as (model, _):
+        summary = await model.summarise([discharge_reading()])
+    assert len(fake.requests) == 2
+    assert "Aspirin 75 mg: STOPPED, oral once daily" in texts(summary, "medications")
+
+
+async def test_tool_output_of_page_groups_is_merged_with_statuses_kept(fake: FakeBedrock) -> None:
+    pages = [discharge_reading(n) for n in range(1, 9)]
+    async with bedrock(fake, max_input_tokens=1_200) as (model, _):
+        summary = await model.summarise(pages)
+
+    merges = [r for r in fake.requests if r.is_merge]
+    assert merges
+    assert all("toolConfig" in r.body for r in fake.requests)
+    medications = {s.name: s for s in summary.sections}["medications"].statements
+    aspirin = [st for st in medications if st.text.startswith("Aspirin")]
+    assert [st.text for st in aspirin] == ["Aspirin 75 mg: STOPPED, oral once daily"]
+    assert aspirin[0].pages == tuple(range(1, 9))

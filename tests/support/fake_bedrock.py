@@ -11,7 +11,10 @@ metadata; or, mid-stream, a modelled exception event.
 
 By default the "model" answers with a valid summary built from the request: the first sentence
 of each `<page number="N">` as an overview statement citing N, or, for a merge request
-(`<partial_summaries>`), the union of the partial summaries it was given. An answer request
+(`<partial_summaries>`), the union of the partial summaries it was given. A request with a
+`toolConfig` whose `toolChoice` names a tool gets that tool called (a `toolUse` block, stopReason
+`tool_use`) with a summary read off the sent Markdown: diagnoses, medications with status,
+flagged results, follow-up. An answer request
 (`<sources>`) gets the first sentence of the first source, marked [N] and quoted in a
 citations block. Tests can make it throttle, fail, be slow or answer a scripted text, break a
 stream off, and read back every request it was sent.
@@ -99,8 +102,8 @@ class FakeBedrock:
         self._failures: list[tuple[int, str]] = []
         self._stream_failures: list[tuple[int, str]] = []
         self._delay = 0.0
-        self._scripted: list[str] = []
-        self._script_forever: str | None = None
+        self._scripted: list[str | dict[str, Any]] = []
+        self._script_forever: str | dict[str, Any] | None = None
         self._server = _Server((host, port), _Handler)
         self._server.fake = self
         self._thread: threading.Thread | None = None
@@ -178,6 +181,14 @@ class FakeBedrock:
             else:
                 self._scripted += [text] * times
 
+    def respond_with_tool(self, data: dict[str, Any], *, times: int | None = None) -> None:
+        """The model's tool input for the next `times` tool-use answers (every one if None)."""
+        with self._lock:
+            if times is None:
+                self._script_forever, self._scripted = data, []
+            else:
+                self._scripted += [data] * times
+
     def reset(self) -> None:
         with self._lock:
             self._requests.clear()
@@ -200,7 +211,13 @@ class FakeBedrock:
             return reply
         if not isinstance(request.body.get("messages"), list) or not request.body["messages"]:
             return _error(400, "ValidationException", "messages must not be empty")
-        text = scripted if scripted is not None else default_answer(request)
+        tool = tool_name(request.body)
+        if tool is not None and tool not in _offered_tools(request.body):
+            return _error(400, "ValidationException", "toolChoice names a tool not offered")
+        if tool is not None and not isinstance(scripted, str):
+            data = scripted if scripted is not None else default_tool_input(request)
+            return _Reply(200, _tool_output(request, tool, data))
+        text = scripted if isinstance(scripted, str) else default_answer(request)
         if request.stream:
             return _Reply(200, {}, events=_stream_events(request, text, stream_failure))
         return _Reply(200, _converse_output(request, text))
@@ -219,7 +236,7 @@ class FakeBedrock:
             return _error(status, error_type, f"Fake failure: {error_type}")
         return None
 
-    def _next_script(self) -> str | None:
+    def _next_script(self) -> str | dict[str, Any] | None:
         if self._scripted:
             return self._scripted.pop(0)
         return self._script_forever
@@ -231,12 +248,39 @@ def default_answer(request: RecordedRequest) -> str:
         return _cited_answer(request.user_text)
     if request.is_merge:
         return json.dumps({"sections": _merged(request.user_text)})
+    return json.dumps({"sections": {"overview": _overview(request.user_text)}})
+
+
+def default_tool_input(request: RecordedRequest) -> dict[str, Any]:
+    """A valid `record_summary` input built from the request's Markdown (or its partials)."""
+    if request.is_merge:
+        return merged_input(request.user_text)
+    return summary_input(request.user_text, _overview(request.user_text))
+
+
+def _overview(user_text: str) -> list[dict[str, Any]]:
+    """The first sentence of each page, citing it."""
     statements = []
-    for number, text in _PAGE.findall(request.user_text)[:_MAX_STATEMENTS]:
+    for number, text in _PAGE.findall(user_text)[:_MAX_STATEMENTS]:
         first = _first_sentence(text)
         if first:
             statements.append({"text": first, "pages": [int(number)]})
-    return json.dumps({"sections": {"overview": statements}})
+    return statements
+
+
+def _offered_tools(body: dict[str, Any]) -> set[str]:
+    tools = body.get("toolConfig", {}).get("tools", [])
+    return {tool.get("toolSpec", {}).get("name") for tool in tools if isinstance(tool, dict)}
+
+
+def _tool_output(request: RecordedRequest, name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A Converse reply whose one content block calls the tool, as Bedrock's is."""
+    output = _converse_output(request, json.dumps(data))
+    output["output"]["message"]["content"] = [
+        {"toolUse": {"toolUseId": f"tooluse_{uuid.uuid4().hex[:22]}", "name": name, "input": data}}
+    ]
+    output["stopReason"] = "tool_use"
+    return output
 
 
 def _cited_answer(user_text: str) -> str:
@@ -279,6 +323,124 @@ def _merged(user_text: str) -> dict[str, list[dict[str, Any]]]:
         name: [{"text": text, "pages": sorted(pages)} for text, pages in statements.items()]
         for name, statements in merged.items()
     }
+
+
+# Tool use: a `record_summary` input built from the Markdown the request sent.
+
+_HEADING = re.compile(r"^#{1,6} (.*)$")
+_RENDERED_MEDICATION = re.compile(
+    r"^(?P<name>.+?): (?P<status>NEW|CHANGED|CONTINUED|STOPPED|HELD)(?:, (?P<details>.*))?$"
+)
+_FLAGS = {"H", "L", "HH", "LL", "*"}
+
+
+def tool_name(body: dict[str, Any]) -> str | None:
+    """The tool a request forces (`toolChoice.tool.name`), if it does."""
+    choice = body.get("toolConfig", {}).get("toolChoice", {})
+    name = choice.get("tool", {}).get("name") if isinstance(choice, dict) else None
+    return name if isinstance(name, str) else None
+
+
+def summary_input(user_text: str, overview: list[dict[str, Any]]) -> dict[str, Any]:
+    """The tool input for a document request; `overview` is the fake's usual first sentences."""
+    found: dict[str, Any] = {
+        "overview": overview,
+        "diagnoses": [],
+        "medications": [],
+        "abnormal_results": [],
+        "follow_up": [],
+    }
+    for number, markdown in _PAGE.findall(user_text):
+        page = int(number)
+        _read_page(_unescape(markdown), page, found)
+        if "document" not in found and (title := _first_heading(markdown)):
+            found["document"] = {"title": title, "pages": [page]}
+    return found
+
+
+def merged_input(user_text: str) -> dict[str, Any]:
+    """The tool input for a merge request: every partial statement, once, pages united."""
+    merged: dict[str, dict[str, set[int]]] = {}
+    for chunk in _PARTIAL.findall(user_text):
+        for name, statements in json.loads(chunk).get("sections", {}).items():
+            for statement in statements:
+                pages = merged.setdefault(name, {}).setdefault(statement["text"], set())
+                pages.update(statement["pages"])
+    out: dict[str, Any] = {"medications": [], "abnormal_results": []}
+    for name, statements in merged.items():
+        items = [{"text": text, "pages": sorted(pages)} for text, pages in statements.items()]
+        if name == "medications":
+            out["medications"] = [m for m in map(_medication_back, items) if m]
+        else:
+            out[name] = items
+    return out
+
+
+def _read_page(markdown: str, page: int, found: dict[str, Any]) -> None:
+    heading, header = "", None
+    for line in markdown.splitlines():
+        if match := _HEADING.match(line):
+            heading, header = match[1].casefold(), None
+        elif line.startswith("|") and not _RULE_ROW.match(line):
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            if header is None:
+                header = [c.casefold() for c in cells]
+            else:
+                _table_row(dict(zip(header, cells, strict=False)), page, found)
+        elif line.startswith("- ") and ("diagnos" in heading or "follow" in heading):
+            section = "diagnoses" if "diagnos" in heading else "follow_up"
+            found[section].append({"text": line[2:], "pages": [page]})
+        elif not line.startswith("|"):
+            header = None
+
+
+def _table_row(row: dict[str, str], page: int, found: dict[str, Any]) -> None:
+    name = row.get("medicine") or row.get("medication")
+    if name and row.get("status"):
+        found["medications"].append(
+            {
+                "name": name,
+                "dose": row.get("dose", ""),
+                "status": row["status"].casefold(),
+                "details": " ".join(filter(None, (row.get("route"), row.get("frequency")))),
+                "pages": [page],
+            }
+        )
+    elif row.get("flag", "") in _FLAGS and row.get("result"):
+        found["abnormal_results"].append(
+            {
+                "analyte": row.get("test", ""),
+                "value": row["result"],
+                "unit": row.get("units", ""),
+                "reference_range": row.get("reference range", ""),
+                "flag": row["flag"],
+                "pages": [page],
+            }
+        )
+
+
+def _medication_back(item: dict[str, Any]) -> dict[str, Any] | None:
+    """A rendered medication statement ("Aspirin 75 mg: STOPPED, oral") as a tool item."""
+    match = _RENDERED_MEDICATION.match(item["text"])
+    if match is None:
+        return None
+    return {
+        "name": match["name"],
+        "status": match["status"].casefold(),
+        "details": match["details"] or "",
+        "pages": item["pages"],
+    }
+
+
+def _first_heading(markdown: str) -> str:
+    for line in markdown.splitlines():
+        if match := _HEADING.match(line):
+            return _unescape(match[1])
+    return ""
+
+
+def _unescape(text: str) -> str:
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _converse_output(request: RecordedRequest, text: str) -> dict[str, Any]:

@@ -44,7 +44,13 @@ _RULES = (
     "Use only facts stated in the material. Do not speculate, do not add advice, do not "
     "invent values. Every statement cites, in its pages list, the page numbers it came from, "
     "using only page numbers that appear in the material. Keep statements short and factual. "
-    "Answer with one JSON object and nothing else, of this shape: " + _SHAPE
+    "Say what the document is and whose it is: its title and the patient's name as printed. "
+    "List every diagnosis and every medication with its status (new, changed, continued, "
+    "stopped, held): a stopped or held medicine is never presented as a current one. Give "
+    "every abnormal result with its value, unit, reference range and flag exactly as printed, "
+    "and every follow-up item with its date or interval. Record the summary with the "
+    "record_summary tool when it is offered; otherwise answer with one JSON object and "
+    "nothing else, of this shape: " + _SHAPE
 )
 
 SYSTEM_PROMPT = (

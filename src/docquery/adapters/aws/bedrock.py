@@ -19,6 +19,7 @@ from botocore.eventstream import ParserError
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
 from docquery.adapters.aws.bedrock_answers import answer_with, stream_answer_with
+from docquery.adapters.aws.bedrock_summaries import parse_tool_summary, tool_config, tool_input
 from docquery.domain.processing import FailureCode, Summary
 from docquery.domain.reading import PageReading
 from docquery.domain.search import Draft, Passage
@@ -154,10 +155,19 @@ class BedrockLanguageModel:
         return await self._ask(combine_prompt(batch, self._max_input_tokens), valid_pages)
 
     async def _ask(self, prompt: Prompt, valid_pages: frozenset[int]) -> Sections:
-        """One summary from the model; an answer that is not one is asked for once more."""
+        """One summary from the model's `record_summary` call; a reply without a valid one is
+        asked for once more."""
+        request = self._request(prompt) | {"toolConfig": tool_config()}
         async with self._semaphore:
             for attempt in range(1, _ANSWER_ATTEMPTS + 1):
-                sections = parse_summary(await self._converse(prompt), valid_pages)
+                response = await self._call(request, prompt)
+                data = tool_input(response)
+                sections = (
+                    parse_tool_summary(data, valid_pages)
+                    if data is not None
+                    # A model that wrote the summary as text instead is read as before.
+                    else parse_summary(_answer_text(response), valid_pages)
+                )
                 if sections is not None:
                     return sections
                 log.warning(
@@ -188,8 +198,11 @@ class BedrockLanguageModel:
         )
 
     async def _converse(self, prompt: Prompt) -> str:
-        """The model's text for one prompt, retrying a busy service with jittered backoff."""
-        request = self._request(prompt)
+        """The model's text for one prompt."""
+        return _answer_text(await self._call(self._request(prompt), prompt))
+
+    async def _call(self, request: dict[str, Any], prompt: Prompt) -> dict[str, Any]:
+        """One Converse response, retrying a busy service with jittered backoff."""
         for attempt in range(1, self._max_attempts + 1):
             started = time.monotonic()
             try:
@@ -198,7 +211,7 @@ class BedrockLanguageModel:
                 await self._retry_or_raise(exc, attempt, started)
                 continue
             self._log_usage("bedrock.converse", response, prompt, started)
-            return _answer_text(response)
+            return dict(response)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _converse_stream(self, prompt: Prompt) -> AsyncGenerator[str, None]:
