@@ -14,7 +14,7 @@ import pypdfium2 as pdfium
 
 from docquery.adapters.local.summariser import LocalLanguageModel
 from docquery.domain.processing import Summary
-from docquery.domain.reading import PageReading
+from docquery.domain.reading import Block, BlockKind, PageReading
 from docquery.pipeline.reading import ReadingLimits, read_pdf
 from support.reading_pdfs import LAB_HEADER, LAB_X, Page, build_pdf, furnish, table_rows
 
@@ -189,3 +189,54 @@ async def test_every_statement_cites_the_page_it_is_printed_on() -> None:
     summary = await summarise(discharge_pdf())
     assert summary.sections
     assert all(st.pages == (1,) for s in summary.sections for st in s.statements)
+
+
+def _page(number: int, blocks: list[Block]) -> PageReading:
+    return PageReading(number, "", tuple(blocks), 612, 792)
+
+
+def _block(kind: BlockKind, text: str, *section: str) -> Block:
+    return Block(kind, text, (0.0, 0.0, 1.0, 1.0), tuple(section))
+
+
+async def test_prose_naming_a_stopped_medicine_as_taken_is_left_out() -> None:
+    pages = read(discharge_pdf())
+    course = [
+        _block(BlockKind.HEADING, "Hospital Course"),
+        _block(
+            BlockKind.PARAGRAPH, "She takes aspirin and metformin every morning.", "Hospital Course"
+        ),
+        _block(
+            BlockKind.PARAGRAPH, "Aspirin was stopped on the day of admission.", "Hospital Course"
+        ),
+    ]
+    summary = await LocalLanguageModel().summarise([*pages, _page(2, course)])
+    statements = every(summary)
+    assert "Aspirin was stopped on the day of admission." in statements
+    assert not any("every morning" in text for text in statements)
+
+
+async def test_a_long_document_keeps_a_budget_with_abnormal_values_first() -> None:
+    normal = [f"Result {n}: the wound was reviewed and remains clean." for n in range(40)]
+    title = _page(1, [_block(BlockKind.HEADING, "Inpatient Notes")])
+    pages = [title] + [
+        _page(
+            n,
+            [
+                _block(BlockKind.HEADING, "Investigations"),
+                *(
+                    _block(BlockKind.PARAGRAPH, text, "Investigations")
+                    for text in normal[n * 4 : n * 4 + 4]
+                ),
+            ],
+        )
+        for n in range(2, 10)
+    ]
+    pages.append(
+        _page(
+            9, [_block(BlockKind.PARAGRAPH, "Potassium was high at 6.1 mmol/L.", "Investigations")]
+        )
+    )
+    findings = section(await LocalLanguageModel().summarise(pages), "findings")
+    assert findings[0] == "Potassium was high at 6.1 mmol/L."
+    assert 1 < len(findings) <= 15
