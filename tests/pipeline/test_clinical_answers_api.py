@@ -71,6 +71,15 @@ async def test_lab_values_are_answered_from_their_rows(labs: tuple[Harness, str,
     assert "Platelet count 4 L" in str(platelets["answer"])
 
 
+async def test_an_abbreviation_finds_the_page_that_spells_the_analyte_out(
+    labs: tuple[Harness, str, str],
+) -> None:
+    h, lopez, _ = labs
+    # No page holds "na": the search is sent the analyte's names, so the table page is found.
+    body = await ask(h, "What was the patient's na?", [lopez])
+    assert "Sodium 134 L mmol/L" in str(body["answer"])
+
+
 async def test_a_question_naming_a_patient_answers_from_that_patient_only(
     labs: tuple[Harness, str, str],
 ) -> None:

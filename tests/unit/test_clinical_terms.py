@@ -28,3 +28,13 @@ def test_a_longer_name_wins_over_one_inside_it() -> None:
 def test_a_name_matches_whole_words_only() -> None:
     assert find("Nasal swab negative") == []
     assert clinical_terms.names(terms()[0], "Hb 98 g/L")
+
+
+def test_expand_appends_the_names_of_the_terms_a_text_names() -> None:
+    expanded = clinical_terms.expand("What was the patient's na?")
+    assert expanded.startswith("What was the patient's na? ")
+    assert "sodium" in expanded.split()
+    assert "apixaban" in clinical_terms.expand("Which anticoagulant was started?").split()
+    assert clinical_terms.expand("What is the capital of France?") == (
+        "What is the capital of France?"
+    )

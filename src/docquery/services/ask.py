@@ -20,8 +20,10 @@ from docquery.services.citations import verify
 from docquery.services.search import check_filters, current_pages
 from docquery.services.search_query import parse_query
 from docquery.text.answers import NOT_FOUND_ANSWER
+from docquery.text.clinical_terms import expand
 from docquery.text.markdown import page_markdown
 from docquery.text.patients import asked_patient, is_patient, stated_patient
+from docquery.text.query import MAX_QUERY_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,8 @@ async def retrieve(
     asked = asked_patient(question.text)
     query = SearchQuery(
         owner=owner,
-        terms=parse_query(question.text),
+        # Searched with the synonyms of the clinical terms it names: "Hb" finds "haemoglobin".
+        terms=parse_query(_searched(question.text)),
         filters=question.filters,
         limit=question.top_k * (PATIENT_DEPTH if asked else 1),
     )
@@ -86,6 +89,12 @@ async def retrieve(
     if asked:
         passages = _about(asked, passages, question.top_k)
     return Sources(passages=passages, page_texts=texts)
+
+
+def _searched(question: str) -> str:
+    """The question with its clinical terms' synonyms, unless that makes it too long."""
+    expanded = expand(question)
+    return expanded if len(expanded) <= MAX_QUERY_CHARS else question
 
 
 def _about(asked: frozenset[str], passages: list[Passage], top_k: int) -> list[Passage]:

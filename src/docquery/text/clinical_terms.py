@@ -93,3 +93,11 @@ def _occurrences(text_words: tuple[str, ...], name: tuple[str, ...]) -> list[int
     if not size:
         return []
     return [i for i in range(len(text_words) - size + 1) if text_words[i : i + size] == name]
+
+
+def expand(text: str) -> str:
+    """The text with every name of each term it names appended: what a search for it should
+    also find ("na" finds "Serum sodium", "anticoagulant" finds "Apixaban")."""
+    named = [t for kind in ("analyte", "section", "drug_class") for t in find(text, kind)]
+    extra = dict.fromkeys(name for t in named for name in t.names)
+    return " ".join([text, *extra])

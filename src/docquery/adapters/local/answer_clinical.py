@@ -79,6 +79,8 @@ def _lab_values(found: list[Unit], analyte: Term) -> list[Unit]:
 
 def _lab_rank(unit: Unit, analyte: Term) -> int | None:
     """How well a unit states the analyte's value (lower is better); None if it does not."""
+    if _is_medication(unit):
+        return None  # "Calcium carbonate 1.25 g" in a medication list is no calcium result
     if unit.cells:
         named = find(unit.cells[0][1], "analyte")[:1] == [analyte]
         return 0 if named and any(_VALUE.search(text) for _, text in unit.cells[1:]) else None

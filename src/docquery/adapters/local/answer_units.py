@@ -78,11 +78,10 @@ def _row(
     if not cells:
         return None
     texts = [text for _, text in cells]
-    # As printed: cells space apart, or " | " apart where the reading printed the row so; a
-    # quote of the name alone would prove nothing about the value.
-    quote = _quote(
-        page, " | ".join(texts), " ".join(texts), " | ".join(texts[:2]), " ".join(texts[:2])
-    )
+    # As printed: cells " | " apart where the reading printed the row so, else space apart;
+    # the longest run of leading cells the page bears out (OCR may print a row's cells apart).
+    runs = [texts[:n] for n in range(len(texts), 0, -1)]
+    quote = _quote(page, *(sep.join(run) for run in runs for sep in (" | ", " ")))
     if quote is None:
         return None
     shown = [f"(ref {text})" if _REFERENCE.search(header) else text for header, text in cells]
