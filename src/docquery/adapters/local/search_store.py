@@ -12,6 +12,7 @@ closed when no write is waiting, their merges finished and old files collected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import time
@@ -38,6 +39,8 @@ MAX_OPEN_WRITERS = 4
 OWNER_FILE = "owner"
 # How long a write waits for another process's writer to let go of an index.
 LOCK_WAIT_SECONDS = 30.0
+# Writers are let go of after this long without a write (merges finished, files collected).
+IDLE_SECONDS = 1.0
 
 
 @dataclass
@@ -190,11 +193,14 @@ class Batches:
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="search-writer")
         self._pending: list[tuple[Callable[[OwnerIndexes], None], asyncio.Future[None]]] = []
         self._draining: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
 
     async def run(self, write: Callable[[OwnerIndexes], None]) -> None:
         """Apply `write` in the next batch; return once the batch is committed."""
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._pending.append((write, done))
+        self._wake.set()
         if self._draining is None or self._draining.done():
             self._draining = asyncio.create_task(self._drain(), name="search-writes")
         await asyncio.shield(done)
@@ -205,31 +211,52 @@ class Batches:
         return await loop.run_in_executor(self._thread, work, self._indexes)
 
     async def close(self) -> None:
+        self._closing = True
+        self._wake.set()
         if self._draining is not None:
             await self._draining
         await self.call(lambda indexes: indexes.close())
         self._thread.shutdown(wait=True)
 
     async def _drain(self) -> None:
+        """Apply batches while writes come; after IDLE_SECONDS with none, let go of the
+        writers (another process may be waiting for one) and stop."""
         loop = asyncio.get_running_loop()
-        while self._pending:
-            batch, self._pending = self._pending, []
+        while True:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._commit(loop, batch)
+            self._wake.clear()
+            if self._pending:
+                continue
+            if not self._closing:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+                if self._pending:
+                    continue
             try:
-                await loop.run_in_executor(self._thread, self._apply, [w for w, _ in batch])
-            except Exception as exc:  # every write of the batch failed with it
-                log.warning("search.batch_failed", extra={"error_type": type(exc).__name__})
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-            else:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
-            if not self._pending:  # idle: let go of the writers (another process may wait)
-                try:
-                    await loop.run_in_executor(self._thread, self._indexes.close)
-                except Exception as exc:  # the next batch opens them again
-                    log.warning("search.close_failed", extra={"error_type": type(exc).__name__})
+                await loop.run_in_executor(self._thread, self._indexes.close)
+            except Exception as exc:  # the next batch opens them again
+                log.warning("search.close_failed", extra={"error_type": type(exc).__name__})
+            if not self._pending:
+                return
+
+    async def _commit(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Callable[[OwnerIndexes], None], asyncio.Future[None]]],
+    ) -> None:
+        try:
+            await loop.run_in_executor(self._thread, self._apply, [w for w, _ in batch])
+        except Exception as exc:  # every write of the batch failed with it
+            log.warning("search.batch_failed", extra={"error_type": type(exc).__name__})
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        else:
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)
 
     def _apply(self, writes: list[Callable[[OwnerIndexes], None]]) -> None:
         try:
