@@ -180,3 +180,31 @@ async def test_a_section_question_answers_with_the_section() -> None:
     assert draft.text == "- Left indirect inguinal hernia, incarcerated. [1]"
     draft = await ask("What type of anaesthesia was used?", notes)
     assert draft.text == "- General endotracheal anesthesia. [1]"
+
+
+async def test_no_longer_take_asks_for_the_stopped_ones() -> None:
+    passages = [passage(1, "d", "Discharge", DISCHARGE)]
+    draft = await ask("Which medicines should the patient no longer take?", passages)
+    assert draft.text == "- Aspirin 75 mg once daily STOPPED [1]"
+
+
+async def test_a_list_under_an_inline_heading_is_the_section() -> None:
+    summary = page(
+        [
+            kv("Discharge diagnoses", "1. Alcohol-related liver disease"),
+            block(BlockKind.LIST_ITEM, "2. Alcohol dependence"),
+            block(BlockKind.PARAGRAPH, "COMPLICATIONS: None."),
+            kv("Follow-up", "Hepatology clinic in 4 weeks"),
+        ]
+    )
+    passages = [passage(1, "d", "Discharge", summary)]
+    draft = await ask("What was the patient diagnosed with?", passages)
+    assert "Alcohol-related liver disease" in draft.text
+    assert "Alcohol dependence" in draft.text
+    assert "Hepatology" not in draft.text
+    # "None." is too short to prove anything alone: it is quoted with its heading.
+    draft = await ask("Were there any complications?", passages)
+    assert draft.text == "- None. [1]"
+    assert draft.citations[0].quote == "COMPLICATIONS: None."
+    draft = await ask("When should the patient be seen again?", passages)
+    assert "Hepatology clinic in 4 weeks" in draft.text

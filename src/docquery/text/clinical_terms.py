@@ -63,10 +63,11 @@ def _name_words(kind: str) -> tuple[tuple[tuple[str, ...], Term], ...]:
     return tuple(sorted(pairs, key=lambda pair: -len(pair[0])))
 
 
-def find(text: str, kind: str = "analyte") -> list[Term]:
+def find(text: str, kind: str = "analyte", *, nested: bool = False) -> list[Term]:
     """The terms of `kind` named in the text, in order of first mention; a longer name wins
     over a shorter one inside it ("haemoglobin A1c" is HbA1c, not haemoglobin). A name that
-    two terms share ("impression") names both."""
+    two terms share ("impression") names both. With `nested`, names inside longer ones count
+    too ("postoperative diagnosis" is also a diagnosis)."""
     found: list[tuple[int, Term]] = []
     spans: set[tuple[int, int]] = set()
     taken: set[int] = set()
@@ -74,7 +75,7 @@ def find(text: str, kind: str = "analyte") -> list[Term]:
     for name, term in _name_words(kind):
         for start in _occurrences(text_words, name):
             span = set(range(start, start + len(name)))
-            if span & taken and (start, len(name)) not in spans:
+            if span & taken and (start, len(name)) not in spans and not nested:
                 continue
             taken |= span
             spans.add((start, len(name)))

@@ -23,7 +23,11 @@ _MEDS = re.compile(
     r"taking|treatment)\b",
     re.IGNORECASE,
 )
-_STOPPED = re.compile(r"\b(?:stop\w*|discontinu\w*|held|withheld|withdrawn|ceased)\b", re.I)
+_STOPPED = re.compile(
+    r"\b(?:stop\w*|discontinu\w*|held|withheld|withdrawn|ceased|deprescribed|no longer|"
+    r"not to take|do not take|should not take)\b",
+    re.I,
+)
 _STARTED = re.compile(r"\b(?:start\w*|new|commenc\w*|initiat\w*|added|begun|began)\b", re.I)
 _ABNORMAL = re.compile(r"\b(?:abnormal|flagged|out of range|outside|high or low)\b", re.I)
 _FLAG = frozenset({"h", "l", "hh", "ll", "high", "low", "*", "abnormal", "critical", "a"})
@@ -154,17 +158,35 @@ def _section(found: list[Unit], question: str, topics: list[Term]) -> list[Unit]
             best[unit.document_id] = (score, heading)
     picked = []
     for document, (_, heading) in best.items():
-        inside = [u for u in found if u.document_id == document and u.section[-1:] == (heading,)]
-        picked.extend(inside[:MAX_SECTION_UNITS])
+        mine = [u for u in found if u.document_id == document]
+        picked.extend(_inside(mine, heading)[:MAX_SECTION_UNITS])
     return picked
 
 
+def _inside(found: list[Unit], heading: str) -> list[Unit]:
+    """The units under the heading, and the list items right after a line that is its own
+    heading ("Discharge diagnoses: 1. ..." then "2. ..."): they continue its list."""
+    inside: list[Unit] = []
+    opened_inline = False
+    for unit in found:
+        if unit.section[-1:] == (heading,):
+            inside.append(unit)
+            opened_inline = unit.kind in ("key_value", "sentence", "line")
+        elif opened_inline and unit.kind == "list_item":
+            inside.append(unit)
+        else:
+            opened_inline = False
+    return inside
+
+
 def _heading_score(heading: str, asked: set[str], topics: list[Term]) -> int:
-    """2 for the question's topic in the heading, 1 for each other question word in it."""
-    found = set(find(heading, "section"))
-    if not found & set(topics):
+    """How well a heading matches: the question's first-named topic counts most ("What was
+    found during the operation?" is about findings), then each question word in it."""
+    found = set(find(heading, "section", nested=True))
+    ranks = [index for index, topic in enumerate(topics) if topic in found]
+    if not ranks:
         return 0
-    return 2 + len(set(words(heading)) & asked)
+    return 100 * (len(topics) - min(ranks)) + len(set(words(heading)) & asked)
 
 
 def render(picked: list[Unit], passages: Sequence[Passage]) -> Draft:

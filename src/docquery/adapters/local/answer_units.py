@@ -107,8 +107,10 @@ def _texts(passage: Passage, block: Block, page: str) -> Iterator[Unit]:
     elif inline and block.kind is BlockKind.PARAGRAPH:
         section, text = (*section, inline[1].strip()), inline[2].strip()
     pieces = [text] if kind != "paragraph" else _SENTENCE_END.split(text)
+    heading = section[-1] if section else ""
     for piece in pieces:
-        quote = _quote(page, piece)
+        # A short section body ("None.") is quoted with its heading, as the page prints it.
+        quote = _quote(page, piece, f"{heading}: {piece}", f"{heading} {piece}")
         if quote is not None:
             kind_name = "sentence" if kind == "paragraph" else kind
             yield Unit(passage.number, passage.document_id, kind_name, section, piece, quote)
