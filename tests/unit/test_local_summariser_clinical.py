@@ -14,7 +14,7 @@ import pypdfium2 as pdfium
 
 from docquery.adapters.local.summariser import LocalLanguageModel
 from docquery.domain.processing import Summary
-from docquery.domain.reading import Block, BlockKind, PageReading
+from docquery.domain.reading import Block, BlockKind, Cell, PageReading, Row, Table
 from docquery.pipeline.reading import ReadingLimits, read_pdf
 from support.clinical_pdfs import (
     DIAGNOSES,
@@ -166,3 +166,56 @@ async def test_a_long_document_keeps_a_budget_with_abnormal_values_first() -> No
     findings = section(await LocalLanguageModel().summarise(pages), "findings")
     assert findings[0] == "Potassium was high at 6.1 mmol/L."
     assert 1 < len(findings) <= 15
+
+
+def _table_block(rows: list[list[str]], *section: str) -> Block:
+    header = rows[0]
+    table = Table(
+        rows=(
+            Row(tuple(Cell(c, c) for c in header), is_header=True),
+            *(Row(tuple(Cell(c, h) for c, h in zip(r, header, strict=True))) for r in rows[1:]),
+        ),
+        table_id="t",
+    )
+    return Block(BlockKind.TABLE, "", (0.0, 0.0, 1.0, 1.0), tuple(section), table=table)
+
+
+async def test_a_medicine_under_a_stopped_heading_is_stated_as_stopped() -> None:
+    page = _page(
+        1,
+        [
+            _block(BlockKind.HEADING, "Discharge Letter"),
+            _block(BlockKind.HEADING, "Medicines stopped", "Discharge Letter"),
+            _block(BlockKind.LIST_ITEM, "- Naproxen 500 mg twice daily", "Medicines stopped"),
+            _block(BlockKind.HEADING, "Discharge medications", "Discharge Letter"),
+            _table_block(
+                [["Name", "Dose", "Frequency"], ["Sertraline", "50 mg", "once daily"]],
+                "Discharge medications",
+            ),
+        ],
+    )
+    medications = section(await LocalLanguageModel().summarise([page]), "medications")
+    assert medications == [
+        "STOPPED: Naproxen 500 mg twice daily",
+        "Sertraline 50 mg, once daily",
+    ]
+
+
+async def test_a_flag_printed_in_the_result_cell_marks_the_result_abnormal() -> None:
+    page = _page(
+        1,
+        [
+            _block(BlockKind.HEADING, "Biochemistry"),
+            _table_block(
+                [
+                    ["Test", "Result", "Units", "Reference range"],
+                    ["Sodium", "129 L", "mmol/L", ""],
+                    ["Urea", "6.1", "mmol/L", ""],
+                    ["CRP", "88 (H)", "mg/L", ""],
+                ],
+                "Biochemistry",
+            ),
+        ],
+    )
+    findings = section(await LocalLanguageModel().summarise([page]), "findings")
+    assert findings == ["Sodium 129 mmol/L L", "CRP 88 mg/L H"]

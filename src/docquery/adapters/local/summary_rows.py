@@ -38,6 +38,8 @@ _KEY_VALUE = re.compile(
     r"(?:\((?:ref\w*[:.]?\s*)?(?P<range>[^)]*)\))?\s*(?P<unit2>[^\s(]*)\s*(?P<flag>\S*)\s*$",
     _I,
 )
+# A result cell that carries its flag: "134 L", "134 (L)", "6.1*".
+_VALUE_FLAG = re.compile(r"^(?P<value>[<>]?\s*\d+(?:\.\d+)?)\s*\(?(?P<flag>HH|LL|H|L|\*+)\)?$", _I)
 STATUS_ORDER = (Status.NEW, Status.CHANGED, Status.STOPPED, Status.HELD, Status.CONTINUED)
 
 
@@ -113,14 +115,15 @@ def _cell(row: Row, index: int | None) -> str:
     return " ".join(row.cells[index].text.split())
 
 
-def is_medication_table(table: Table) -> bool:
+def is_medication_table(table: Table, *, under_medications: bool = False) -> bool:
+    """A drug column beside a dose or status column; under a medications heading, a dose
+    column is enough."""
     header = table.header
     if header is None:
         return False
     texts = [cell.text for cell in header.cells]
-    return any(_DRUG_HEADER.search(t) for t in texts) and any(
-        _DOSE_HEADER.search(t) or is_status_header(t) for t in texts
-    )
+    named = under_medications or any(_DRUG_HEADER.search(t) for t in texts)
+    return named and any(_DOSE_HEADER.search(t) or is_status_header(t) for t in texts)
 
 
 def is_lab_table(table: Table) -> bool:
@@ -147,13 +150,18 @@ def lab_results(table: Table) -> list[Result]:
         name = min(set(range(len(header.cells))) - taken, default=0)
     results = []
     for row in table.body:
-        cells = (_cell(row, i) for i in (name, value, unit, ranged, flag))
-        results.append(Result(*cells))
+        printed, flagged = _cell(row, value), _cell(row, flag)
+        if not flagged and (match := _VALUE_FLAG.match(printed)):
+            printed, flagged = match["value"], match["flag"]
+        results.append(
+            Result(_cell(row, name), printed, _cell(row, unit), _cell(row, ranged), flagged)
+        )
     return [r for r in results if r.name and r.value]
 
 
-def medications(table: Table) -> list[Medication]:
-    """Every body row of a medication table with its status."""
+def medications(table: Table, heading_status: Status | None = None) -> list[Medication]:
+    """Every body row of a medication table with its status; a row that states none takes
+    its heading's ("Medicines stopped")."""
     header = table.header
     if header is None:
         return []
@@ -166,11 +174,14 @@ def medications(table: Table) -> list[Medication]:
         _column(header, _FREQUENCY_HEADER, taken),
     ]
     notes = _column(header, _NOTES_HEADER, taken)
+    if name is None:  # "Name | Dose | ..." under a medications heading: the first free column
+        name = min(set(range(len(header.cells))) - taken, default=0)
     found = []
     for row in table.body:
-        printed = _cell(row, status)
-        stated = medication_status(printed) or medication_status(
-            " ".join(c.text for c in row.cells)
+        stated = (
+            medication_status(_cell(row, status))
+            or medication_status(" ".join(c.text for c in row.cells))
+            or heading_status
         )
         found.append(
             Medication(

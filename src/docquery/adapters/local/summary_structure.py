@@ -142,16 +142,17 @@ def title_fact(pages: Sequence[PageReading]) -> Fact | None:
 
 def _facts(page: PageReading, block: Block) -> Iterator[Fact]:
     if block.kind is BlockKind.TABLE and block.table is not None:
-        yield from _table_facts(page.number, block.table)
+        yield from _table_facts(page.number, block.table, block.section)
     elif block.kind is BlockKind.KEY_VALUE:
         yield from _key_value_facts(page.number, block)
     elif block.kind in (BlockKind.PARAGRAPH, BlockKind.LIST_ITEM):
         yield from _text_facts(page.number, block)
 
 
-def _table_facts(page: int, table: Table) -> Iterator[Fact]:
-    if is_medication_table(table):
-        for medication in medications(table):
+def _table_facts(page: int, table: Table, section: tuple[str, ...]) -> Iterator[Fact]:
+    under = _topic(section) == "medications"
+    if is_medication_table(table, under_medications=under):
+        for medication in medications(table, _heading_status(section)):
             stopped = "" if is_current(medication.status) else medication.name
             statement = medication.statement()
             yield Fact("medications", statement, page, status_rank(medication.status), stopped)
@@ -165,7 +166,7 @@ def _key_value_facts(page: int, block: Block) -> Iterator[Fact]:
     own = _topic((block.key,))
     if own in ("diagnoses", "follow_up", "medications"):
         # "Discharge diagnoses: 1. Alcohol-related liver disease": the key is the heading.
-        yield from _topic_facts(page, own, block.value)
+        yield from _topic_facts(page, own, block.value, (block.key,))
         return
     result = key_value_result(block.key, block.value)
     if result is not None:
@@ -176,7 +177,7 @@ def _key_value_facts(page: int, block: Block) -> Iterator[Fact]:
     # Any other key ("Social history:", "Condition at discharge:") is its own small section.
     topic = _topic(block.section)
     if topic in ("follow_up", "medications") and not own:
-        yield from _topic_facts(page, topic, block.text, strict=True)
+        yield from _topic_facts(page, topic, block.text, block.section, strict=True)
     else:
         yield from _prose_facts(page, _clean(block.text), own, block.kind)
 
@@ -185,20 +186,22 @@ def _text_facts(page: int, block: Block) -> Iterator[Fact]:
     topic = _topic(block.section)
     strict = block.kind is BlockKind.PARAGRAPH
     if topic in ("diagnoses", "follow_up", "medications"):
-        yield from _topic_facts(page, topic, block.text, strict=strict)
+        yield from _topic_facts(page, topic, block.text, block.section, strict=strict)
     else:
         yield from _prose_facts(page, _clean(block.text), topic, block.kind)
 
 
-def _topic_facts(page: int, topic: str, printed: str, *, strict: bool = False) -> Iterator[Fact]:
-    """A line of a diagnoses, follow-up or medications section as one fact."""
+def _topic_facts(
+    page: int, topic: str, printed: str, context: Sequence[str], *, strict: bool = False
+) -> Iterator[Fact]:
+    """A line of a diagnoses, follow-up or medications section (or key) as one fact."""
     text = _clean(_LIST_MARK.sub("", printed))
     if not text:
         return
     if topic != "medications":
         yield Fact(topic, text, page)
     elif not strict or _DOSE.search(text) or medication_status(text):
-        yield _medication_line(page, text)
+        yield _medication_line(page, text, _heading_status(context))
     else:
         # A sentence that is not a medicine (a signature, advice) under a medications heading.
         yield from _prose_facts(page, text, None, BlockKind.PARAGRAPH)
@@ -221,8 +224,8 @@ def _is_prose(sentence: str) -> bool:
     return sentence.endswith((".", "!", "?")) and len(sentence.split()) >= _MIN_OVERVIEW_WORDS
 
 
-def _medication_line(page: int, text: str) -> Fact:
-    status = medication_status(text)
+def _medication_line(page: int, text: str, heading_status: Status | None) -> Fact:
+    status = medication_status(text) or heading_status
     if not is_current(status):
         # The stop word leads (unless it is already near the start), so it stands beside the
         # name however long the line is.
@@ -230,6 +233,11 @@ def _medication_line(page: int, text: str) -> Fact:
             text = f"{Status.STOPPED.value.upper()}: {text}"
         return Fact("medications", text, page, 2, stopped=text.removeprefix("STOPPED: "))
     return Fact("medications", text, page, status_rank(status))
+
+
+def _heading_status(path: Sequence[str]) -> Status | None:
+    """The status a medications heading states ("Medicines stopped"), if it does."""
+    return medication_status(path[-1]) if path and _topic(path[-1:]) == "medications" else None
 
 
 def _topic(path: Sequence[str]) -> str | None:
