@@ -208,3 +208,32 @@ async def test_a_list_under_an_inline_heading_is_the_section() -> None:
     assert draft.citations[0].quote == "COMPLICATIONS: None."
     draft = await ask("When should the patient be seen again?", passages)
     assert "Hepatology clinic in 4 weeks" in draft.text
+
+
+async def test_a_line_with_its_own_topic_under_the_medications_is_no_medication() -> None:
+    meds = ("Discharge medications",)
+    summary = page(
+        [
+            block(BlockKind.HEADING, "Discharge medications"),
+            Block(
+                BlockKind.KEY_VALUE,
+                "Colchicine: 0.6 mg twice daily - NEW",
+                BOX,
+                meds,
+                key="Colchicine",
+                value="0.6 mg twice daily - NEW",
+            ),
+            Block(
+                BlockKind.KEY_VALUE,
+                "Follow-up: Primary care visit in 4 weeks",
+                BOX,
+                meds,
+                key="Follow-up",
+                value="Primary care visit in 4 weeks",
+            ),
+        ]
+    )
+    draft = await ask(
+        "What medications was the patient discharged on?", [passage(1, "d", "D", summary)]
+    )
+    assert draft.text == "- Colchicine: 0.6 mg twice daily - NEW [1]"

@@ -134,8 +134,13 @@ def _is_medication(unit: Unit) -> bool:
 
 
 def _in_meds(unit: Unit) -> bool:
-    names = {t.canonical for part in unit.section for t in find(part, "section")}
-    return "medications" in names and "allergies" not in names
+    """Whether the innermost section with a known topic is a medication list ("Follow-up:"
+    right under the medications is not one)."""
+    for part in reversed(unit.section):
+        names = {t.canonical for t in find(part, "section")}
+        if names:
+            return "medications" in names and "allergies" not in names
+    return False
 
 
 def _status(unit: Unit) -> Status | None:
