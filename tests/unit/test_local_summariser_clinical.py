@@ -219,3 +219,51 @@ async def test_a_flag_printed_in_the_result_cell_marks_the_result_abnormal() -> 
     )
     findings = section(await LocalLanguageModel().summarise([page]), "findings")
     assert findings == ["Sodium 129 mmol/L L", "CRP 88 mg/L H"]
+
+
+async def test_result_lines_read_as_paragraphs_keep_only_the_abnormal_ones() -> None:
+    lines = [
+        "Sodium 129 mmol/L (135-145) L",
+        "Potassium 4.2 mmol/L (3.5-5.0)",
+        "Creatinine 160 umol/L (60-110)",
+    ]
+    page = _page(
+        1,
+        [
+            _block(BlockKind.HEADING, "Chemistry"),
+            *(_block(BlockKind.PARAGRAPH, line, "Chemistry") for line in lines),
+        ],
+    )
+    findings = section(await LocalLanguageModel().summarise([page]), "findings")
+    assert findings == [
+        "Sodium 129 mmol/L (ref 135-145) L",
+        "Creatinine 160 umol/L (ref 60-110)",
+    ]
+
+
+async def test_a_stopped_potassium_supplement_does_not_hide_the_potassium_result() -> None:
+    page = _page(
+        1,
+        [
+            _block(BlockKind.HEADING, "Discharge Summary"),
+            _block(
+                BlockKind.PARAGRAPH,
+                "Potassium was 6.6 mmol/L (high) on admission. She takes "
+                "bendroflumethiazide 2.5 mg each morning.",
+                "Discharge Summary",
+                "Hospital Course",
+            ),
+            _table_block(
+                [
+                    ["Medication", "Dose", "Status"],
+                    ["Potassium chloride ER", "20 mEq", "STOPPED"],
+                    ["Bendroflumethiazide", "2.5 mg", "STOPPED"],
+                ],
+                "Discharge Summary",
+                "Medications",
+            ),
+        ],
+    )
+    statements = every(await LocalLanguageModel().summarise([page]))
+    assert "Potassium was 6.6 mmol/L (high) on admission." in statements
+    assert not any("each morning" in text for text in statements)

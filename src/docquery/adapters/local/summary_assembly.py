@@ -26,6 +26,24 @@ _STOP_WORDS = re.compile(
     r"suspend(?:ed)?|deprescribed|no longer|do not take|not to take)\b",
     re.IGNORECASE,
 )
+# First words of medicine names that alone name an analyte or a class, not the medicine.
+_GENERIC = frozenset(
+    [
+        "potassium",
+        "sodium",
+        "calcium",
+        "magnesium",
+        "iron",
+        "ferrous",
+        "folic",
+        "vitamin",
+        "insulin",
+        "zinc",
+        "phosphate",
+        "glucose",
+        "human",
+    ]
+)
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n")
 _WORD = re.compile(r"[a-z0-9+]+")
 
@@ -67,12 +85,14 @@ def _statements(facts: list[Fact], budget: int | None) -> tuple[Statement, ...]:
 
 
 def _stopped_names(facts: list[Fact]) -> list[tuple[str, ...]]:
-    """Each stopped medicine as a sentence would name it: its first two words, or its one."""
+    """Each stopped medicine as a sentence would name it: its first word, or its first two
+    when the first alone names something else too ("potassium chloride", "vitamin D")."""
     names = []
     for fact in facts:
         words = _WORD.findall(fact.stopped.casefold())
-        if words and len(words[0]) >= 4:
-            names.append(tuple(words[:2]) if len(words) > 1 and words[1].isalpha() else (words[0],))
+        if not words or len(words[0]) < 3:
+            continue
+        names.append(tuple(words[:2]) if words[0] in _GENERIC and len(words) > 1 else (words[0],))
     return names
 
 

@@ -40,6 +40,8 @@ _KEY_VALUE = re.compile(
 )
 # A result cell that carries its flag: "134 L", "134 (L)", "6.1*".
 _VALUE_FLAG = re.compile(r"^(?P<value>[<>]?\s*\d+(?:\.\d+)?)\s*\(?(?P<flag>HH|LL|H|L|\*+)\)?$", _I)
+# An analyte's name, then its value: the start of a result line.
+_NAME_VALUE = re.compile(r"^(?P<name>[A-Za-z][\w ,()/+-]*?)\s*:?\s+(?P<rest>[<>]?\s*\d.*)$")
 STATUS_ORDER = (Status.NEW, Status.CHANGED, Status.STOPPED, Status.HELD, Status.CONTINUED)
 
 
@@ -205,6 +207,20 @@ def key_value_result(key: str, value: str) -> Result | None:
     if match.group("unit") and match.group("unit2"):
         flag = flag or match.group("unit2")
     return Result(key.strip(), match.group("value"), unit, match.group("range") or "", flag)
+
+
+def line_result(line: str) -> Result | None:
+    """A result printed as a line of its own ("Sodium 134 mmol/L (135-145) L"), when it shows
+    a numeric range or a flag; None for prose ("Sodium was 122 mmol/L (low).")."""
+    match = _NAME_VALUE.match(" ".join(line.split()))
+    if match is None:
+        return None
+    result = key_value_result(match["name"], match["rest"])
+    if result is None:
+        return None
+    if any(c.isdigit() for c in result.range) or _ABNORMAL_FLAG.match(result.flag):
+        return result
+    return None
 
 
 def status_rank(status: Status | None) -> int:

@@ -17,6 +17,7 @@ from docquery.adapters.local.summary_rows import (
     is_medication_table,
     key_value_result,
     lab_results,
+    line_result,
     medications,
     status_rank,
 )
@@ -209,7 +210,11 @@ def _topic_facts(
 
 def _prose_facts(page: int, text: str, topic: str | None, kind: BlockKind) -> Iterator[Fact]:
     for sentence in _SENTENCE_END.split(_SALUTATION.sub("", text)):
-        if _LAB_VALUE.search(sentence) or (_DIGIT.search(sentence) and find(sentence)):
+        if (result := line_result(sentence)) is not None:
+            # A result line: kept when abnormal, as value, unit, range and flag.
+            if result.abnormal:
+                yield Fact("findings", result.statement(), page, rank=0)
+        elif _LAB_VALUE.search(sentence) or (_DIGIT.search(sentence) and find(sentence)):
             abnormal = bool(_ABNORMAL_WORDS.search(sentence))
             yield Fact("findings", sentence, page, rank=0 if abnormal else 1)
         elif topic == "findings" and len(sentence.split()) >= _MIN_FINDING_WORDS:
