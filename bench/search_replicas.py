@@ -53,7 +53,9 @@ async def one_change(a: Services, b: Services, number: int) -> float:
     word = f"replicaword{number}x"
     document = record(number, 1)
     pages = [Page(1, f"Change {number}: {word} appears on this page only.")]
-    await artifacts.save_pages(a.blobs, document.id, pages)
+    await artifacts.save_reading(
+        a.blobs, document.id, [artifacts.reading_of_text(1, pages[0].text)]
+    )
     await a.documents.create(document)
     await a.search_index.replace(searchable(document), pages)
     written = time.perf_counter()

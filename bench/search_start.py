@@ -154,7 +154,11 @@ async def add_documents(
         pages = [Page(n + 1, next(texts)) for n in range(per_document)]
         document = record(number, per_document)
         async with slots:
-            await artifacts.save_pages(services.blobs, document.id, pages)
+            await artifacts.save_reading(
+                services.blobs,
+                document.id,
+                [artifacts.reading_of_text(p.number, p.text) for p in pages],
+            )
             # The record's item exactly as DynamoDbDocumentStore.create writes it, by PutItem:
             # create's TransactWriteItems also writes the sha256 item (the build never reads
             # it), and moto copies the whole table for every transaction (quadratic at 5,000).
