@@ -108,20 +108,18 @@ def has_structure(pages: Sequence[PageReading]) -> bool:
 
 
 def _title_block(pages: Sequence[PageReading]) -> Block | None:
-    return next(
-        (b for p in pages for b in p.blocks if b.kind is BlockKind.HEADING and b.text.strip()),
-        None,
-    )
+    """The title: a heading that opens the document, before any other content."""
+    first = next((b for p in pages for b in p.blocks if b.is_content), None)
+    return first if first is not None and first.kind is BlockKind.HEADING else None
 
 
 def _title(pages: Sequence[PageReading]) -> str | None:
-    """The title: a heading that opens the document, before any other content."""
-    first = next((b for p in pages for b in p.blocks if b.is_content), None)
-    return first.text if first is not None and first.kind is BlockKind.HEADING else None
+    block = _title_block(pages)
+    return block.text if block is not None else None
 
 
 def title_fact(pages: Sequence[PageReading]) -> Fact | None:
-    """The document's title (its first heading) and the patient it names, if printed."""
+    """The document's title and the patient it names, if printed (not in furniture)."""
     title = _title_block(pages)
     patient = next(
         (
