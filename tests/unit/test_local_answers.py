@@ -6,6 +6,7 @@ import pytest
 
 from docquery.adapters.local.answerer import MAX_SENTENCES, terms
 from docquery.adapters.local.summariser import LocalLanguageModel
+from docquery.domain.reading import Block, BlockKind, PageReading
 from docquery.domain.search import Draft, Passage
 from docquery.services.citations import verify
 from docquery.text.answers import NOT_FOUND_ANSWER
@@ -156,3 +157,26 @@ def test_question_words_are_stemmed_casefolded_and_stopwords_dropped() -> None:
         "start",
         "infection",
     ]
+
+
+@pytest.mark.parametrize(
+    "question", ["What will the weather be like tomorrow?", "What is the capital of France?"]
+)
+async def test_one_shared_word_does_not_answer_an_unrelated_question(question: str) -> None:
+    letterhead = "Capital Health Laboratory, clinical chemistry department."
+    body = "Specimen received in good condition for analysis."
+    reading = PageReading(
+        1,
+        f"{letterhead}\n{body}",
+        (
+            Block(BlockKind.FURNITURE, letterhead, (0.0, 0.0, 1.0, 1.0)),
+            Block(BlockKind.PARAGRAPH, body, (0.0, 1.0, 1.0, 2.0)),
+        ),
+        600,
+        800,
+    )
+    passages = [
+        Passage(1, "d", "t", 1, reading.text, reading=reading),
+        Passage(2, "d", "t", 2, "The patient is to follow up tomorrow to have the Foley removed."),
+    ]
+    assert await answer(question, passages) == Draft(NOT_FOUND_ANSWER, ())

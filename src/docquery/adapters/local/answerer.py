@@ -94,9 +94,8 @@ def _sentence_answer(question: str, passages: Sequence[Passage]) -> Draft:
 
 def _covers(sentence: _Sentence, asked: frozenset[str]) -> bool:
     """Whether the sentence (with its heading) holds enough of the question's words."""
-    return bool(asked) and len((sentence.terms | sentence.heading) & asked) >= MIN_COVERAGE * len(
-        asked
-    )
+    shared = len((sentence.terms | sentence.heading) & asked)
+    return bool(asked) and shared >= MIN_COVERAGE * len(asked)
 
 
 def text_pieces(text: str) -> Iterator[str]:
@@ -123,15 +122,29 @@ def _stem(word: str) -> str:
 def _split(passage: Passage) -> Iterator[_Sentence]:
     """The passage's usable sentences, each a substring of its text (whitespace collapsed)."""
     heading: frozenset[str] = frozenset()
+    furniture = _furniture(passage)
     for raw in _raw_sentences(passage.text):
         unbulleted = _BULLET.sub("", raw.strip(), count=1)
         quote = " ".join(unbulleted.split())
+        if _is_furniture(quote, furniture):
+            continue  # a letterhead, banner or footer answers no question
         if quote.endswith(":") and len(quote) <= _MAX_HEADING_CHARS:
             heading = frozenset(terms(quote))
         elif _usable(quote):
             # normalise joins words broken over lines: "nega-\ntive" is shown as "negative".
             display = " ".join(normalise(unbulleted).split())
             yield _Sentence(passage.number, quote, display, frozenset(terms(display)), heading)
+
+
+def _furniture(passage: Passage) -> list[str]:
+    """The page's furniture lines (headers, banners, footers), as the reading found them."""
+    if passage.reading is None:
+        return []
+    return [" ".join(b.text.split()) for b in passage.reading.blocks if not b.is_content]
+
+
+def _is_furniture(quote: str, furniture: list[str]) -> bool:
+    return any(quote in line or (len(line) >= _MIN_CHARS and line in quote) for line in furniture)
 
 
 def _usable(quote: str) -> bool:
