@@ -237,3 +237,18 @@ async def test_a_line_with_its_own_topic_under_the_medications_is_no_medication(
         "What medications was the patient discharged on?", [passage(1, "d", "D", summary)]
     )
     assert draft.text == "- Colchicine: 0.6 mg twice daily - NEW [1]"
+
+
+async def test_the_section_not_the_documents_title_answers() -> None:
+    title = ("Procedure Note",)
+    note = page(
+        [
+            block(BlockKind.FURNITURE, "Castlegate Royal Infirmary"),
+            block(BlockKind.HEADING, "Procedure Note"),
+            block(BlockKind.PARAGRAPH, "Castlegate Royal Infirmary", title),
+            block(BlockKind.HEADING, "Procedure", title),
+            block(BlockKind.PARAGRAPH, "Insertion of a central line.", (*title, "Procedure")),
+        ]
+    )
+    draft = await ask("What procedure was performed?", [passage(1, "n", "Note", note)])
+    assert draft.text == "- Insertion of a central line. [1]"

@@ -186,12 +186,15 @@ def _inside(found: list[Unit], heading: str) -> list[Unit]:
 
 def _heading_score(heading: str, asked: set[str], topics: list[Term]) -> int:
     """How well a heading matches: the question's first-named topic counts most ("What was
-    found during the operation?" is about findings), then each question word in it."""
+    found during the operation?" is about findings), then each question word in it; never 0
+    when the topic matches."""
     found = set(find(heading, "section", nested=True))
     ranks = [index for index, topic in enumerate(topics) if topic in found]
     if not ranks:
         return 0
-    return 100 * (len(topics) - min(ranks)) + len(set(words(heading)) & asked)
+    # On a tie the shorter heading: "Procedure" over the document's title "Procedure Note".
+    heading_words = set(words(heading))
+    return 100 * (len(topics) - min(ranks)) + 10 * len(heading_words & asked) - len(heading_words)
 
 
 def render(picked: list[Unit], passages: Sequence[Passage]) -> Draft:

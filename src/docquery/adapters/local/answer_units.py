@@ -58,8 +58,12 @@ def _lines(passage: Passage, page: str) -> Iterator[Unit]:
 
 
 def _from_reading(passage: Passage, reading: PageReading, page: str) -> Iterator[Unit]:
+    # A letterhead the reading also kept as content ("Castlegate Royal Infirmary") is furniture.
+    furniture = {normalise(b.text) for b in reading.blocks if not b.is_content}
     for block in reading.blocks:
         if not block.is_content or block.kind is BlockKind.HEADING:
+            continue
+        if normalise(block.text) in furniture:
             continue
         if block.kind is BlockKind.TABLE and block.table is not None:
             headers = tuple(c.text for c in block.table.header.cells) if block.table.header else ()
