@@ -7,9 +7,8 @@ from collections.abc import Iterable
 
 # "Patient: LOPEZ, Maria DOB: ...", "Patient name: Maria Lopez", "Name:\nMaria Lopez".
 _STATED = re.compile(
-    r"\b(?:patient(?:'s)?\s+name|patient|name)\s*:\s*"
-    r"([A-Z][A-Za-z'\u2019-]+(?:,?[ \t]+[A-Z][A-Za-z'\u2019-]+){1,3})",
-    re.IGNORECASE,
+    r"\b(?i:patient(?:'s)?\s+name|patient|name)\s*:\s*"
+    r"([A-Z][A-Za-z'\u2019-]+(?:,?[ \t]+[A-Z][A-Za-z'\u2019-]+){1,3})"
 )
 # Words a name stops at: the banner's next field.
 _FIELD = frozenset(
