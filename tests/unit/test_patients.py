@@ -30,6 +30,8 @@ def test_the_stated_patient(text: str, name: str) -> None:
         ("What was the sodium?", set()),
         ("What is the TSH on this report?", set()),
         ("What did Dr Patel say?", set()),
+        ("What were the Discharge Medications?", set()),
+        ("What was the White Cell Count?", set()),
     ],
 )
 def test_the_asked_patient(question: str, words: set[str]) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from docquery.text.clinical_terms import find
+
 # "Patient: LOPEZ, Maria DOB: ...", "Patient name: Maria Lopez", "Name:\nMaria Lopez".
 _STATED = re.compile(
     r"\b(?i:patient(?:'s)?\s+name|patient|name)\s*:\s*"
@@ -46,9 +48,15 @@ def asked_patient(question: str) -> frozenset[str]:
     for match in _ASKED.finditer(question.strip()):
         parts = [re.sub(r"['\u2019]s$", "", w) for w in match[1].split()]
         parts = [p for p in parts if p.casefold() not in _NOT_NAMES]
+        if _is_clinical(" ".join(parts)):
+            continue  # "Discharge Medications", "Full Blood Count": capitals, not a name
         if len(parts) >= 2:
             return frozenset(p.casefold() for p in parts)
     return frozenset()
+
+
+def _is_clinical(text: str) -> bool:
+    return any(find(text, kind) for kind in ("analyte", "section", "drug_class"))
 
 
 def is_patient(stated: str, asked: frozenset[str]) -> bool:
