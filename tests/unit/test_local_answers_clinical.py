@@ -252,3 +252,20 @@ async def test_the_section_not_the_documents_title_answers() -> None:
     )
     draft = await ask("What procedure was performed?", [passage(1, "n", "Note", note)])
     assert draft.text == "- Insertion of a central line. [1]"
+
+
+async def test_a_flag_column_holding_a_unit_is_no_flag() -> None:
+    lab = page(
+        [
+            table(
+                (),
+                ["Test", "Result", "Flag", "Units", "Reference range"],
+                [
+                    ["Phosphate", "1.36", "mmol/L", "", "0.80-1.50"],
+                    ["Urea", "2.1", "L", "mmol/L", "2.5-7.8"],
+                ],
+            )
+        ]
+    )
+    draft = await ask("Which results were abnormal?", [passage(1, "lab", "Lab", lab)])
+    assert draft.text == "- Urea 2.1 L mmol/L (ref 2.5-7.8) [1]"

@@ -30,7 +30,7 @@ _STOPPED = re.compile(
 )
 _STARTED = re.compile(r"\b(?:start\w*|new|commenc\w*|initiat\w*|added|begun|began)\b", re.I)
 _ABNORMAL = re.compile(r"\b(?:abnormal|flagged|out of range|outside|high or low)\b", re.I)
-_FLAG = frozenset({"h", "l", "hh", "ll", "high", "low", "*", "abnormal", "critical", "a"})
+_FLAG = frozenset({"h", "l", "hh", "ll", "high", "low", "abnormal", "critical"})
 _LINE_FLAG = re.compile(r"(?:\)|\d|\s)\s*(?:H|L|HH|LL|High|Low|HIGH|LOW)\*?$")
 _VALUE = re.compile(r"(?<![A-Za-z0-9.])[<>]?\s?\d+(?:\.\d+)?")
 _MED_TABLE = re.compile(r"\b(?:medicine|medication|drug|dose|route|frequency)\b", re.I)
@@ -103,9 +103,9 @@ def _abnormal(found: list[Unit]) -> list[Unit]:
 
 def _flagged(unit: Unit) -> bool:
     if unit.cells:
-        return any(text.casefold().rstrip("*") in _FLAG for _, text in unit.cells[1:]) or any(
-            "flag" in header.casefold() and text.strip() for header, text in unit.cells
-        )
+        # A flag is a flag's word in any cell but the name: a "Flag" column may hold a unit
+        # where the row's cells were read out of line.
+        return any(text.casefold().rstrip("*") in _FLAG for _, text in unit.cells[1:])
     return bool(_LINE_FLAG.search(unit.display)) and bool(find(unit.display, "analyte"))
 
 
