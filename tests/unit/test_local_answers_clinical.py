@@ -269,3 +269,21 @@ async def test_a_flag_column_holding_a_unit_is_no_flag() -> None:
     )
     draft = await ask("Which results were abnormal?", [passage(1, "lab", "Lab", lab)])
     assert draft.text == "- Urea 2.1 L mmol/L (ref 2.5-7.8) [1]"
+
+
+async def test_discharge_medications_are_not_the_admission_ones() -> None:
+    on_admission = ("Medications on admission",)
+    summary = page(
+        [
+            block(BlockKind.HEADING, "Medications on admission"),
+            block(BlockKind.LIST_ITEM, "Naproxen 500 mg twice daily", on_admission),
+            block(BlockKind.HEADING, "Discharge medications"),
+            block(
+                BlockKind.LIST_ITEM, "Paracetamol 1 g four times daily", ("Discharge medications",)
+            ),
+        ]
+    )
+    draft = await ask(
+        "What medications was the patient discharged on?", [passage(1, "d", "D", summary)]
+    )
+    assert draft.text == "- Paracetamol 1 g four times daily [1]"

@@ -59,7 +59,8 @@ def _picker(question: str) -> Picker | None:
     if _MEDS.search(question) or classes:
         stopped = bool(_STOPPED.search(question))
         started = bool(_STARTED.search(question)) and not stopped
-        return lambda found: _medications(found, stopped, started, classes)
+        asked = set(words(question))
+        return lambda found: _medications(found, stopped, started, classes, asked)
     analytes = find(question, "analyte")
     if analytes:
         return lambda found: _lab_values(found, analytes[0])
@@ -110,13 +111,25 @@ def _flagged(unit: Unit) -> bool:
 
 
 def _medications(
-    found: list[Unit], stopped: bool, started: bool, classes: list[Term]
+    found: list[Unit], stopped: bool, started: bool, classes: list[Term], asked: set[str]
 ) -> list[Unit]:
     """Medication units with the status asked for; stopped ones only when asked for."""
-    meds = [u for u in found if _is_medication(u)]
+    meds = _list_asked([u for u in found if _is_medication(u)], asked)
     if classes:
         meds = [u for u in meds if set(find(u.display, "drug_class")) & set(classes)]
     return [u for u in meds if _wanted(_status(u), stopped, started)]
+
+
+def _list_asked(meds: list[Unit], asked: set[str]) -> list[Unit]:
+    """Of several medication lists, the ones whose heading shares words with the question
+    ("discharged on" picks "Discharge medications" over "Medications on admission")."""
+    stems = {w[:6] for w in asked if len(w) > 3}
+
+    def shared(unit: Unit) -> int:
+        return len({w[:6] for part in unit.section for w in words(part)} & stems)
+
+    best = max((shared(u) for u in meds), default=0)
+    return [u for u in meds if shared(u) == best] if best else meds
 
 
 def _wanted(status: Status | None, stopped: bool, started: bool) -> bool:
