@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from docquery.domain.processing import FailureCode
-from docquery.pipeline import extraction
+from docquery.pipeline import extract_worker_handle, extraction
 from docquery.pipeline.extraction import (
     ExtractionFailed,
     ExtractionLimits,
@@ -470,7 +470,7 @@ async def test_the_wall_clock_moves_when_ocr_pages_are_done() -> None:
         ocr_page_allowance_seconds=60.0,
         max_timeout_seconds=120.0,
     )
-    clock = extraction._Deadline(limits)
+    clock = extract_worker_handle.Deadline(limits)
     async with clock.timeout:
         clock.extend(1)
         # Without the extension this sleep would pass the 0.2 s deadline.
