@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import os
@@ -26,6 +27,7 @@ from support.settings import ALICE_KEY, BOB_KEY, aws_settings, embedded_settings
 # or listing of a path in it fails the test that made it (tests/data/README.md says where test
 # data comes from instead).
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+READY_WAIT_POLLS = 600  # 30 s and more
 _WATCHED_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
 
 
@@ -97,6 +99,10 @@ def make_harness(profile: str, tmp_path: Path, request: pytest.FixtureRequest) -
                 for key in (ALICE_KEY, BOB_KEY, None)
             ]
             stores = await stack.enter_async_context(open_services(settings))
+            if profile == "aws":
+                # A task takes traffic once /readyz says its search index copy is built, as the
+                # load balancer sees it; the build runs in the background after start.
+                await _wait_ready(clients[-1])
             yield Harness(settings, *clients, stores=stores, app=app)
 
     return build
@@ -106,6 +112,15 @@ def make_harness(profile: str, tmp_path: Path, request: pytest.FixtureRequest) -
 async def harness(make_harness: HarnessFactory) -> AsyncIterator[Harness]:
     async with make_harness() as built:
         yield built
+
+
+async def _wait_ready(client: httpx.AsyncClient) -> None:
+    for _ in range(READY_WAIT_POLLS):
+        response = await client.get("/readyz")
+        if response.status_code == 200:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"not ready after {READY_WAIT_POLLS} polls: {response.text}")
 
 
 def _client(app: Any, key: str | None) -> httpx.AsyncClient:
