@@ -12,6 +12,7 @@ from docquery.domain.documents import Document, DocumentStatus, WorkState
 from docquery.domain.pipeline_rules import (
     extracting,
     failed,
+    indexing,
     readable,
     released,
     renewed,
@@ -151,3 +152,19 @@ async def test_requeue_resets_a_finished_document(document_store: DocumentStore)
     again = await document_store.claim(worker="w", now=NOW, lease_seconds=30)
     assert again is not None
     assert again.id == finished.id
+
+
+async def test_the_ocr_page_count_of_progress_is_kept(document_store: DocumentStore) -> None:
+    await document_store.create(queued())
+    claimed = await document_store.claim(worker="w", now=NOW, lease_seconds=30)
+    assert claimed is not None
+    assert claimed.lease is not None
+    working = await document_store.save_work(
+        extracting(claimed, total=5, done=3, ocr=2), lease=claimed.lease
+    )
+    assert working.progress == Progress(3, 5, ocr=2)
+    stored = await document_store.get(owner="alice", document_id=working.id)
+    assert stored.progress == Progress(3, 5, ocr=2)
+    # Indexing and after keep the count the extraction ended with.
+    indexed = await document_store.save_work(indexing(working, pages=5), lease=claimed.lease)
+    assert indexed.progress == Progress(5, 5, ocr=2)

@@ -8,6 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from docquery.domain.processing import Progress
+from docquery.wiring import open_services
 from support.api import settled, upload_ok, wait_for_document
 from support.harness import HarnessFactory
 from support.reading_pdfs import (
@@ -181,3 +183,19 @@ async def test_healthz_answers_in_milliseconds_while_a_scan_is_read(
     timings.sort()
     p99 = timings[int(len(timings) * 0.99) - 1]
     assert p99 < 0.05, f"/healthz p99 {p99 * 1000:.1f} ms over {len(timings)} requests"
+
+
+@pytest.mark.parametrize("profile", ["embedded"])
+async def test_the_progress_counts_the_pages_read_by_ocr(
+    make_pipeline_harness: HarnessFactory,
+) -> None:
+    pages = [scanned(letter()), Page().text(54, 60, "Typed page two"), scanned(letter())]
+    async with make_pipeline_harness() as h:
+        document = await upload_ok(h.alice, build_pdf(pages))
+        final = await wait_for_document(h.alice, document["id"], settled, within=120)
+        settings = h.settings
+    assert final["status"] == "ready", final
+    # The count the extraction ended with stays on the record (GET shows it while processing).
+    async with open_services(settings) as stores:
+        stored = await stores.documents.get(owner="alice", document_id=document["id"])
+    assert stored.progress == Progress(3, 3, ocr=2)

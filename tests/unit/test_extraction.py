@@ -19,11 +19,13 @@ from docquery.pipeline.extraction import (
     ExtractionFailed,
     ExtractionLimits,
     ExtractorUnavailable,
+    OcrLimits,
     PdfExtractor,
     ProgressCallback,
 )
 from support import bad_pdfs
 from support.pdfs import SAMPLE_PDFS
+from support.reading_pdfs import Page, build_pdf, scanned
 
 LIMITS = ExtractionLimits(
     timeout_seconds=30.0, memory_bytes=1024**3, max_pages=2000, max_chars=5_000_000
@@ -64,7 +66,7 @@ async def failure_of(extractor: PdfExtractor, pdf: Path) -> ExtractionFailed:
 class Started(asyncio.Event):
     """Set when an extraction reports its first progress: the worker is inside the document."""
 
-    async def callback(self, done: int, total: int) -> None:
+    async def callback(self, done: int, total: int, ocr: int) -> None:
         self.set()
 
 
@@ -267,7 +269,7 @@ async def test_a_worker_killed_by_the_kernel_is_extraction_memory(
     async with PdfExtractor(workers=1, limits=LIMITS) as extractor:
         (pid,) = worker_pids() - others
 
-        async def kill_on_first_page(done: int, total: int) -> None:
+        async def kill_on_first_page(done: int, total: int, ocr: int) -> None:
             if done == 0:
                 os.kill(pid, signal.SIGKILL)
 
@@ -301,30 +303,47 @@ async def test_cancelled_extraction_kills_its_worker(write_pdf: Callable[[bytes]
 async def test_progress_goes_up_to_all_pages(
     extractor: PdfExtractor, write_pdf: Callable[[bytes], Path]
 ) -> None:
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int, int]] = []
 
-    async def record(done: int, total: int) -> None:
-        calls.append((done, total))
+    async def record(done: int, total: int, ocr: int) -> None:
+        calls.append((done, total, ocr))
 
     await extractor.extract(write_pdf(bad_pdfs.text_pdf(300)), on_progress=record)
 
-    assert calls[0] == (0, 300)
-    assert calls[-1] == (300, 300)
-    assert [done for done, _ in calls] == sorted({done for done, _ in calls})
+    assert calls[0] == (0, 300, 0)
+    assert calls[-1] == (300, 300, 0)
+    assert [done for done, _, _ in calls] == sorted({done for done, _, _ in calls})
 
 
 async def test_progress_for_every_page_without_throttling(
     write_pdf: Callable[[bytes], Path],
 ) -> None:
-    calls: list[tuple[int, int]] = []
+    calls: list[tuple[int, int, int]] = []
 
-    async def record(done: int, total: int) -> None:
-        calls.append((done, total))
+    async def record(done: int, total: int, ocr: int) -> None:
+        calls.append((done, total, ocr))
 
     async with PdfExtractor(workers=1, limits=LIMITS, progress_interval=0) as extractor:
         await extractor.extract(write_pdf(bad_pdfs.text_pdf(5)), on_progress=record)
 
-    assert calls == [(done, 5) for done in range(6)]
+    assert calls == [(done, 5, 0) for done in range(6)]
+
+
+async def test_progress_counts_the_pages_read_by_ocr(write_pdf: Callable[[bytes], Path]) -> None:
+    typed = Page().text(54, 60, "Typed discharge letter")
+    scan = Page().text(54, 60, "Scanned referral letter", size=18)
+    pdf = write_pdf(build_pdf([scanned(scan), typed, scanned(scan)]))
+    calls: list[tuple[int, int, int]] = []
+
+    async def record(done: int, total: int, ocr: int) -> None:
+        calls.append((done, total, ocr))
+
+    limits = replace(LIMITS, ocr=OcrLimits())
+    async with PdfExtractor(workers=1, limits=limits, progress_interval=0) as extractor:
+        pages = await extractor.extract(pdf, on_progress=record)
+
+    assert [page.source.value for page in pages] == ["ocr", "text_layer", "ocr"]
+    assert calls == [(0, 3, 0), (1, 3, 1), (2, 3, 1), (3, 3, 2)]
 
 
 async def test_at_most_workers_extractions_at_once(write_pdf: Callable[[bytes], Path]) -> None:
@@ -332,7 +351,7 @@ async def test_at_most_workers_extractions_at_once(write_pdf: Callable[[bytes], 
     spans: dict[int, list[float]] = {}
 
     def recorder(index: int) -> ProgressCallback:
-        async def record(done: int, total: int) -> None:
+        async def record(done: int, total: int, ocr: int) -> None:
             spans.setdefault(index, []).append(time.monotonic())
 
         return record
@@ -416,7 +435,7 @@ async def test_closing_during_an_extraction_stops_promptly(
 async def test_an_error_in_on_progress_is_the_callers_and_the_pool_recovers(
     write_pdf: Callable[[bytes], Path],
 ) -> None:
-    async def failing(done: int, total: int) -> None:
+    async def failing(done: int, total: int, ocr: int) -> None:
         raise TimeoutError("the progress store timed out")
 
     async with PdfExtractor(workers=1, limits=LIMITS) as extractor:

@@ -27,6 +27,7 @@ WORK_FIELDS = (
     "stage",
     "pages_done",
     "pages_total",
+    "pages_ocr",
     "failure_code",
     "failure_message",
     "summary_status",
@@ -88,6 +89,7 @@ def work_record(document: Document) -> dict[str, Any]:
         "stage": document.stage.value if document.stage else None,
         "pages_done": progress.done if progress else None,
         "pages_total": progress.total if progress else None,
+        "pages_ocr": progress.ocr if progress else None,
         "failure_code": failure.code.value if failure else None,
         "failure_message": failure.message if failure else None,
         "summary_status": document.summary_status.value,
@@ -127,7 +129,11 @@ def from_record(record: dict[str, Any]) -> Document:
         page_count=_int(get("page_count")),
         stage=ProcessingStage(str(get("stage"))) if get("stage") else None,
         progress=(
-            Progress(int(record["pages_done"]), int(record["pages_total"]))
+            Progress(
+                int(record["pages_done"]),
+                int(record["pages_total"]),
+                int(get("pages_ocr") or 0),
+            )
             if get("pages_done") is not None and get("pages_total") is not None
             else None
         ),

@@ -31,6 +31,7 @@ class FailureOut(BaseModel):
 class ProgressOut(BaseModel):
     done: int = Field(description="Pages extracted so far")
     total: int = Field(description="Pages in the document")
+    ocr_pages: int = Field(description="How many of the pages done were read by OCR")
 
 
 class DocumentOut(BaseModel):
@@ -46,7 +47,9 @@ class DocumentOut(BaseModel):
     tags: list[str]
     status: DocumentStatus
     stage: ProcessingStage | None = Field(description="While processing: what is being done")
-    progress: ProgressOut | None = Field(description="While extracting: pages done / pages")
+    progress: ProgressOut | None = Field(
+        description="While processing: pages done / pages, and how many were read by OCR"
+    )
     failure: FailureOut | None = Field(description="Why the document failed (status failed)")
     summary_status: SummaryStatus
     summary_failure: FailureOut | None = Field(description="Why the summary failed")
@@ -66,9 +69,7 @@ class DocumentOut(BaseModel):
             tags=list(document.tags),
             status=document.status,
             stage=document.stage,
-            progress=ProgressOut(done=document.progress.done, total=document.progress.total)
-            if document.progress and document.status is DocumentStatus.PROCESSING
-            else None,
+            progress=_progress(document),
             # A retried attempt's error stays internal until the document has really failed.
             failure=_failure(document.failure)
             if document.status is DocumentStatus.FAILED
@@ -205,3 +206,11 @@ def require_time_zones(*moments: datetime | None) -> None:
     """Query-string times must say their zone: a naive one would be read in the server's."""
     if any(moment is not None and moment.tzinfo is None for moment in moments):
         raise InvalidRequest("created_after and created_before need a time zone (e.g. Z)")
+
+
+def _progress(document: Document) -> ProgressOut | None:
+    """Shown only while processing; a finished document's page count says the rest."""
+    progress = document.progress
+    if progress is None or document.status is not DocumentStatus.PROCESSING:
+        return None
+    return ProgressOut(done=progress.done, total=progress.total, ocr_pages=progress.ocr)

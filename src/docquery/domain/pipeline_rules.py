@@ -75,12 +75,14 @@ def renewed(document: Document, *, lease: Lease, now: datetime, lease_seconds: f
     )
 
 
-def extracting(document: Document, *, total: int | None = None, done: int = 0) -> Document:
+def extracting(
+    document: Document, *, total: int | None = None, done: int = 0, ocr: int = 0
+) -> Document:
     return replace(
         document,
         status=DocumentStatus.PROCESSING,
         stage=ProcessingStage.EXTRACTING,
-        progress=Progress(done, total) if total is not None else None,
+        progress=Progress(done, total, ocr) if total is not None else None,
         failure=None,
     )
 
@@ -90,8 +92,14 @@ def indexing(document: Document, *, pages: int) -> Document:
         document,
         stage=ProcessingStage.INDEXING,
         page_count=pages,
-        progress=Progress(pages, pages),
+        progress=_all_read(document, pages),
     )
+
+
+def _all_read(document: Document, pages: int) -> Progress:
+    """Every page done; the OCR count the extraction reported stays (it must not go back)."""
+    ocr = document.progress.ocr if document.progress else 0
+    return Progress(pages, pages, min(ocr, pages))
 
 
 def readable(document: Document, *, pages: int, summaries: bool) -> Document:
@@ -100,7 +108,7 @@ def readable(document: Document, *, pages: int, summaries: bool) -> Document:
         document,
         status=DocumentStatus.READY,
         page_count=pages,
-        progress=Progress(pages, pages),
+        progress=_all_read(document, pages),
         failure=None,
         stage=ProcessingStage.SUMMARISING if summaries else None,
         summary_status=SummaryStatus.PENDING if summaries else SummaryStatus.DISABLED,

@@ -48,6 +48,8 @@ class Failure:
 class Progress:
     done: int
     total: int
+    # Of the `done` pages, how many were read by OCR (records from before it read as 0).
+    ocr: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,7 +27,8 @@ from docquery.pipeline.extraction_limits import ExtractionLimits
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[int, int], Awaitable[None]]
+# (done, total, ocr): pages read so far, pages in the document, and how many of them by OCR.
+ProgressCallback = Callable[[int, int, int], Awaitable[None]]
 
 WORKER_MODULE = "docquery.pipeline._extract_worker"
 # Interpreter start and the pdfium import take ~0.2 s; this only catches a worker that cannot
@@ -143,8 +144,9 @@ class Worker:
             if "total" in message:
                 await progress.start(int(message["total"]))
             elif "read" in message:
-                clock.extend(int(message.get("ocr", 0)))
-                await progress.update(int(message["read"]))
+                ocr = int(message.get("ocr", 0))
+                clock.extend(ocr)
+                await progress.update(int(message["read"]), ocr)
             elif "page" in message:
                 pages.append(page_from_dict(message["page"]))
             elif "done" in message:
@@ -232,7 +234,7 @@ class Deadline:
 
 
 class _Progress:
-    """Reports (done, total): at the start, then at most every `interval` s, and at the end."""
+    """Reports (done, total, ocr): at the start, then at most every `interval` s, and at the end."""
 
     def __init__(self, callback: ProgressCallback | None, interval: float) -> None:
         self._callback = callback
@@ -242,16 +244,16 @@ class _Progress:
 
     async def start(self, total: int) -> None:
         self.total = total
-        await self._report(0)
+        await self._report(0, 0)
 
-    async def update(self, done: int) -> None:
+    async def update(self, done: int, ocr: int) -> None:
         if done == self.total or time.monotonic() - self._reported >= self._interval:
-            await self._report(done)
+            await self._report(done, ocr)
 
-    async def _report(self, done: int) -> None:
+    async def _report(self, done: int, ocr: int) -> None:
         if self._callback is not None:
             self._reported = time.monotonic()
-            await self._callback(done, self.total)
+            await self._callback(done, self.total, ocr)
 
 
 def _death_code(status: int | None) -> FailureCode:

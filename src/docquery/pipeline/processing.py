@@ -50,7 +50,7 @@ class Ocr(Protocol):
 
 class TextExtractor(Protocol):
     async def extract(
-        self, pdf: Path, *, on_progress: Callable[[int, int], Awaitable[None]] | None = None
+        self, pdf: Path, *, on_progress: Callable[[int, int, int], Awaitable[None]] | None = None
     ) -> list[PageReading]: ...
 
 
@@ -191,12 +191,12 @@ class _ProgressReporter:
         self._keeper = keeper
         self._last = 0.0
 
-    async def __call__(self, done: int, total: int) -> None:
+    async def __call__(self, done: int, total: int, ocr: int) -> None:
         now = time.monotonic()
         if done < total and now - self._last < PROGRESS_INTERVAL_SECONDS:
             return
         self._last = now
-        await self._keeper.update(lambda d: extracting(d, total=total, done=done))
+        await self._keeper.update(lambda d: extracting(d, total=total, done=done, ocr=ocr))
 
 
 class _TempFile:

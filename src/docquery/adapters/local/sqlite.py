@@ -102,6 +102,10 @@ MIGRATIONS: Sequence[str] = (
     CREATE UNIQUE INDEX documents_owner_sha256 ON documents (owner, sha256)
         WHERE work_state IS NULL OR work_state IN ('queued', 'leased');
     """,
+    # Pages read by OCR so far; NULL in older rows reads as 0.
+    """
+    ALTER TABLE documents ADD COLUMN pages_ocr INTEGER;
+    """,
 )
 
 
