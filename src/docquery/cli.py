@@ -112,7 +112,7 @@ async def _init_storage(settings: Settings) -> None:
             print(f"embedded storage ready in {settings.data_dir.resolve()}")
         return
     from docquery.adapters.aws.provision import ensure_bucket, ensure_table
-    from docquery.wiring import open_aws_clients
+    from docquery.wiring_aws import open_aws_clients
 
     async with open_aws_clients(settings) as clients:
         made = await ensure_bucket(
