@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.bad_pdfs import text_pdf
+from support.reading_pdfs import Page, build_pdf
 
 pytestmark = pytest.mark.slow
 
@@ -119,11 +119,21 @@ def _ready_document(url: str, document_id: str) -> bool:
     return bool(response.json()["status"] == "ready")
 
 
+def _notes_pdf() -> bytes:
+    """Three pages, each one sentence naming its own made-up medicine (zenotrex1, 2, 3)."""
+    return build_pdf(
+        [
+            Page().text(72, 300, f"Zenotrex{n} is the trial medicine given at noon on ward {n}.")
+            for n in (1, 2, 3)
+        ]
+    )
+
+
 def test_search_and_answers_work_and_readiness_is_true(server: tuple[str, Path]) -> None:
     url, log_path = server
     upload = httpx.post(
         f"{url}/v1/documents",
-        files={"file": ("notes.pdf", text_pdf(pages=3), "application/pdf")},
+        files={"file": ("notes.pdf", _notes_pdf(), "application/pdf")},
         timeout=30,
     )
     assert upload.status_code == 201, upload.text
@@ -134,14 +144,12 @@ def test_search_and_answers_work_and_readiness_is_true(server: tuple[str, Path])
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"]["search_index"] == "ok"
 
-    search = httpx.get(f"{url}/v1/search", params={"q": "marker2"}, timeout=10)
+    search = httpx.get(f"{url}/v1/search", params={"q": "zenotrex2"}, timeout=10)
     assert search.status_code == 200, search.text
     hits = search.json()["hits"]
     assert [(hit["document_id"], hit["page"]) for hit in hits] == [(document_id, 2)]
 
-    answer = httpx.post(
-        f"{url}/v1/query", json={"question": "Which page says marker2?"}, timeout=30
-    )
+    answer = httpx.post(f"{url}/v1/query", json={"question": "What is zenotrex2?"}, timeout=30)
     assert answer.status_code == 200, answer.text
     citations = answer.json()["citations"]
     assert citations, answer.text
