@@ -41,7 +41,7 @@ VOLUME ["/tmp"]
 EXPOSE 8000
 # The figures of the task definition's healthCheck (docs/performance.md, "Health check"): a check
 # takes 0.1-0.6 s, 1.4 s at worst on a loaded machine; the start period (ECS's maximum) covers the
-# aws profile's search index build at 50,000 pages (206-303 s measured); /healthz answers during it.
+# aws profile's search index build at 50,000 pages (105-303 s measured); /healthz answers during it.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=300s --retries=3 \
     CMD ["docquery", "healthcheck"]
 USER 10001

@@ -108,7 +108,6 @@ def serve(workdir: Path, src: Path | None) -> Iterator[Served]:
         "DOCQUERY_AUTH": "api_key",
         "DOCQUERY_API_KEYS": f"bench={hashlib.sha256(key.encode()).hexdigest()}",
         "PIPELINE_ENABLED": "false",
-        "SEARCH_WORKERS": "0",
         "LOG_LEVEL": "WARNING",
     }
     if src is not None:

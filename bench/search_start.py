@@ -16,7 +16,7 @@ model disabled) and runs the clock from just before that until `search_index.che
 The library is written directly through the adapters, not by uploading PDFs: per document a
 record (the item DynamoDbDocumentStore.create writes, put by PutItem: status ready, summary
 disabled, no work outstanding) and
-its pages.json (services/artifacts.save_pages), which is all the build reads; the original PDF
+its pages.json (services/artifacts.save_reading), which is all the build reads; the original PDF
 bytes are not stored (the build never reads them). Page texts: the SciFact abstracts
 (../shared/data/scifact/corpus.jsonl; title, blank line, text, as bench/_search_corpus.py writes
 them), one per page, copy k > 0 with a line `corpuscopyK` above each title as in

@@ -84,7 +84,11 @@ async def write_library(settings: Settings, documents: int, per_document: int) -
             pages = [Page(n + 1, page_text(first + n)) for n in range(per_document)]
             document = record(number, per_document)
             async with slots:
-                await artifacts.save_pages(services.blobs, document.id, pages)
+                await artifacts.save_reading(
+                    services.blobs,
+                    document.id,
+                    [artifacts.reading_of_text(p.number, p.text) for p in pages],
+                )
                 item = serialize(to_item(document))
                 await clients.dynamodb.put_item(TableName=settings.dynamodb_table, Item=item)
 
