@@ -132,6 +132,27 @@ async def test_a_mixed_pdf_gets_ocr_only_on_its_scanned_page(
 
 
 @pytest.mark.parametrize("profile", ["embedded"])
+async def test_an_answer_from_a_scanned_page_says_it_was_read_by_ocr(
+    make_pipeline_harness: HarnessFactory,
+) -> None:
+    pages = [Page().text(54, 60, "Typed cover page"), scanned(letter())]
+    async with make_pipeline_harness() as h:
+        document = await upload_ok(h.alice, build_pdf(pages))
+        final = await wait_for_document(h.alice, document["id"], settled, within=120)
+        assert final["status"] == "ready", final
+        response = await h.alice.post(
+            "/v1/query",
+            json={"question": "What was the sodium?", "document_ids": [document["id"]]},
+        )
+
+    assert response.status_code == 200, response.text
+    citations = response.json()["citations"]
+    assert citations, response.text
+    assert {(c["page"], c["read_by"]) for c in citations} == {(2, "ocr")}
+    assert all(0 < c["ocr_confidence"] <= 1 for c in citations)
+
+
+@pytest.mark.parametrize("profile", ["embedded"])
 async def test_tesseract_past_its_page_limit_is_extraction_timeout(
     make_pipeline_harness: HarnessFactory,
 ) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from docquery.domain.reading import PageReading, PageSource
 from docquery.domain.search import Citation, Draft, DraftCitation, Passage
 from docquery.services.citations import keep_markers, verify
 from docquery.text.answers import NOT_FOUND_ANSWER, normalise
@@ -165,3 +168,26 @@ def test_a_pipe_printed_on_the_page_is_matched_as_printed() -> None:
     quote = "5 mg | 10 mg on alternate days"
     answer = verify(Draft("Alternate [1].", (DraftCitation(1, quote),)), passages, {})
     assert [c.quote for c in answer.citations] == [quote]
+
+
+def test_a_citation_says_whether_its_page_was_read_by_ocr() -> None:
+    scanned = PageReading(
+        number=7,
+        text=PAGE_7,
+        blocks=(),
+        width=612,
+        height=792,
+        source=PageSource.OCR,
+        ocr_confidence=0.91,
+    )
+    passages = [PASSAGES[0], replace(PASSAGES[1], reading=scanned)]
+    draft = Draft(
+        "Potassium was low [1]; metformin continues [2].",
+        (
+            DraftCitation(1, "Potassium was 3.1 mmol/L on admission"),
+            DraftCitation(2, "Metformin 1000 mg twice daily with meals."),
+        ),
+    )
+    answer = verify(draft, passages, PAGES)
+    by_source = {c.source: (c.read_by, c.ocr_confidence) for c in answer.citations}
+    assert by_source == {1: (PageSource.TEXT_LAYER, None), 2: (PageSource.OCR, 0.91)}

@@ -23,6 +23,7 @@ from docquery.api.schemas import (
     Moment,
     require_time_zones,
 )
+from docquery.domain.reading import PageSource
 from docquery.domain.search import Answer, DocumentHit, PageHit, SearchFilters
 from docquery.domain.uploads import clean_text
 from docquery.errors import DocQueryError
@@ -138,6 +139,13 @@ class CitationOut(BaseModel):
     title: str
     page: int
     quote: str = Field(description="Verbatim text of that page (whitespace normalised)")
+    read_by: PageSource = Field(
+        description="How that page was read: `text_layer`, or `ocr` for a scanned page, whose "
+        "quoted numbers should be checked against the original (OCR can misread a character)"
+    )
+    ocr_confidence: float | None = Field(
+        description="For a page read by OCR, the OCR's mean confidence (0 to 1); else null"
+    )
 
 
 class AnswerOut(BaseModel):
@@ -159,6 +167,8 @@ class AnswerOut(BaseModel):
                     title=c.title,
                     page=c.page,
                     quote=c.quote,
+                    read_by=c.read_by,
+                    ocr_confidence=c.ocr_confidence,
                 )
                 for c in answer.citations
             ],

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from docquery.domain.documents import Document
-from docquery.domain.reading import PageReading
+from docquery.domain.reading import PageReading, PageSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +153,10 @@ class Citation:
     title: str
     page: int
     quote: str
+    # How the cited page was read: a quote from an OCR'd scan may hold a misread character
+    # (a lost decimal point), so clients can tell a clinician to check it against the original.
+    read_by: PageSource = PageSource.TEXT_LAYER
+    ocr_confidence: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from docquery.domain.reading import PageSource
 from docquery.domain.search import Answer, Citation, Draft, DraftCitation, Passage
 from docquery.text.answers import NOT_FOUND_ANSWER, normalise
 
@@ -70,12 +71,15 @@ def _verified(
     quote = _found(normalise(draft_citation.quote), pages.text(passage), passage)
     if quote is None:
         return None
+    reading = passage.reading
     return Citation(
         source=passage.number,
         document_id=passage.document_id,
         title=passage.title,
         page=passage.page,
         quote=quote,
+        read_by=reading.source if reading is not None else PageSource.TEXT_LAYER,
+        ocr_confidence=reading.ocr_confidence if reading is not None else None,
     )
 
 
