@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -41,6 +42,13 @@ VISIBLE_VALUES = {
 _HIDE = (
     "SET work_state = :hidden, work_due_at = :now, updated_at = :now, version = version + :one "
     "REMOVE lease_owner, lease_expires_at"
+)
+# A delete's mark also writes a token of its own, read back at once: of racing marks, the one
+# whose token stands is the one delete that proceeds. DynamoDB's condition already lets only one
+# through; the read-back keeps that true where conditions are not isolated (moto's server runs
+# racing transactions side by side) at no cost, since the mark reads the record back anyway.
+_MARK = _HIDE.replace(
+    "version = version + :one ", "version = version + :one, delete_token = :token "
 )
 # Racing transactions on one item may be cancelled with TransactionConflict: tried again.
 # Racing deletes of one document conflict in DynamoDB until the winner's transaction commits;
@@ -91,6 +99,7 @@ class DynamoDbHiddenRecords:
             )
 
     async def _mark(self, document: Document, now: datetime) -> Document:
+        token = uuid.uuid4().hex
         moment = format_timestamp(now)
         values = {":owner": document.owner, ":hidden": WorkState.DELETING.value, ":now": moment}
         await self._client.transact_write_items(
@@ -100,10 +109,10 @@ class DynamoDbHiddenRecords:
                         "TableName": self._table,
                         "Key": serialize({"pk": doc_pk(document.id)}),
                         "ConditionExpression": f"#owner = :owner AND {VISIBLE}",
-                        "UpdateExpression": _HIDE,
+                        "UpdateExpression": _MARK,
                         "ExpressionAttributeNames": {"#owner": "owner"},
                         "ExpressionAttributeValues": serialize(
-                            values | VISIBLE_VALUES | {":one": 1}
+                            values | VISIBLE_VALUES | {":one": 1, ":token": token}
                         ),
                     }
                 },
@@ -117,7 +126,10 @@ class DynamoDbHiddenRecords:
                 },
             ]
         )
-        return await self._hidden(document.id)
+        item = await self._item(document.id)
+        if item.get("delete_token") != token:
+            raise NotFound(f"document {document.id} not found")
+        return to_document(item)
 
     async def abandon_reservation(self, document: Document, *, now: datetime) -> Document:
         values = {
@@ -166,7 +178,7 @@ class DynamoDbHiddenRecords:
             raise translate(exc) from exc
         return to_document(deserialize(response["Attributes"]))
 
-    async def _hidden(self, document_id: str) -> Document:
+    async def _item(self, document_id: str) -> dict[str, Any]:
         try:
             response = await self._client.get_item(
                 TableName=self._table,
@@ -178,7 +190,8 @@ class DynamoDbHiddenRecords:
         raw: Any = response.get("Item")
         if not raw:
             raise NotFound(f"document {document_id} not found")
-        return to_document(deserialize(raw))
+        item: dict[str, Any] = deserialize(raw)
+        return item
 
 
 def _reasons(exc: ClientError) -> list[str]:
