@@ -94,6 +94,25 @@ class PageReading:
     ocr_confidence: float | None = None
 
 
+@dataclass
+class SectionStack:
+    """The headings open above the current block while a document is read; they run on from
+    page to page, and a heading closes every heading at its level or below."""
+
+    stack: list[tuple[int, str]] = field(default_factory=list)
+
+    def enter(self, level: int, text: str) -> tuple[str, ...]:
+        """Open a heading; returns the path of the headings above it."""
+        while self.stack and self.stack[-1][0] >= level:
+            self.stack.pop()
+        above = self.path()
+        self.stack.append((level, text))
+        return above
+
+    def path(self) -> tuple[str, ...]:
+        return tuple(text for _, text in self.stack)
+
+
 @dataclass(frozen=True, slots=True)
 class Passage:
     """A block or a few adjacent blocks of one page, with their section path: a unit of search."""

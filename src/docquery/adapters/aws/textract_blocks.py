@@ -9,11 +9,18 @@ of the page in Textract and points here, converted with the page's size.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from docquery.adapters.aws.textract_tables import cell_words, child_ids, table_rows
-from docquery.domain.reading import Block, BlockKind, Box, PageReading, PageSource, Table
+from docquery.domain.reading import (
+    Block,
+    BlockKind,
+    Box,
+    PageReading,
+    PageSource,
+    SectionStack,
+    Table,
+)
 
 # US Letter, in points: the size assumed for a page whose real size the caller did not give.
 DEFAULT_PAGE_SIZE = (612.0, 792.0)
@@ -39,30 +46,13 @@ def pages_from_blocks(
         by_id[str(block.get("Id", ""))] = block
         by_page.setdefault(int(block.get("Page", 1)), []).append(block)
     count = max(page_count, max(by_page, default=0))
-    sections = _Sections()
+    sections = SectionStack()
     pages = []
     for number in range(1, count + 1):
         width, height = (sizes or {}).get(number, DEFAULT_PAGE_SIZE)
         page = _Page(number, width, height, by_id, by_page.get(number, []), sections)
         pages.append(page.reading())
     return pages
-
-
-@dataclass
-class _Sections:
-    """The headings open above the current block; they run on from page to page."""
-
-    stack: list[tuple[int, str]] = field(default_factory=list)
-
-    def enter(self, level: int, text: str) -> tuple[str, ...]:
-        while self.stack and self.stack[-1][0] >= level:
-            self.stack.pop()
-        above = self.path()
-        self.stack.append((level, text))
-        return above
-
-    def path(self) -> tuple[str, ...]:
-        return tuple(text for _, text in self.stack)
 
 
 class _Page:
@@ -75,7 +65,7 @@ class _Page:
         height: float,
         by_id: Mapping[str, Raw],
         own: list[Raw],
-        sections: _Sections,
+        sections: SectionStack,
     ) -> None:
         self.number, self.width, self.height = number, width, height
         self.by_id, self.own, self.sections = by_id, own, sections

@@ -3,9 +3,9 @@ into levels and carried as section paths across pages, tables and furniture kept
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from docquery.domain.reading import Block, BlockKind
+from docquery.domain.reading import Block, BlockKind, SectionStack
 from docquery.pipeline.reading import classify
 from docquery.pipeline.reading.classify import Style
 from docquery.pipeline.reading.layout import Item
@@ -29,22 +29,6 @@ class _Open:
     last: Item | None = None
 
 
-@dataclass
-class _Sections:
-    stack: list[tuple[int, str]] = field(default_factory=list)
-
-    def enter(self, level: int, text: str) -> tuple[str, ...]:
-        """Open a heading; returns the path of the headings above it."""
-        while self.stack and self.stack[-1][0] >= level:
-            self.stack.pop()
-        above = self.path()
-        self.stack.append((level, text))
-        return above
-
-    def path(self) -> tuple[str, ...]:
-        return tuple(text for _, text in self.stack)
-
-
 def build_blocks(pages: list[list[Item]]) -> list[list[Block]]:
     """Blocks of every page, in reading order; section paths run on from page to page."""
     content = [i for items in pages for i in items if not i.furniture]
@@ -65,7 +49,7 @@ class _Builder:
         self.styles = styles
         self.ranks = ranks
         self.inline_level = inline_level
-        self.sections = _Sections()
+        self.sections = SectionStack()
         self.blocks: list[Block] = []
         self.open: _Open | None = None
 
