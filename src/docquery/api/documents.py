@@ -29,6 +29,7 @@ from docquery.api.schemas import (
 from docquery.domain.documents import DocumentChanges, DocumentStatus
 from docquery.domain.uploads import clean_text, parse_tags
 from docquery.errors import FileTooLarge, InvalidField, InvalidRequest
+from docquery.services import deletes
 from docquery.services import documents as service
 from docquery.services.uploads import upload_document as upload_use_case
 
@@ -271,7 +272,7 @@ async def delete_document(
     blobs: BlobStoreDep,
     index: SearchIndexDep,
 ) -> Response:
-    await service.delete_document(
+    await deletes.delete_document(
         owner=principal.owner,
         document_id=document_id,
         documents=documents,

@@ -14,6 +14,7 @@ from docquery.domain.uploads import MAX_TAGS, fold_tag, unique_tags
 from docquery.errors import DocQueryError, InvalidField, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.search import SearchIndex
+from docquery.services import deletes
 from docquery.services import documents as single
 
 log = logging.getLogger(__name__)
@@ -58,7 +59,7 @@ async def run_bulk(
     """Apply action to each id (owner-scoped like everything else); never stop at a failure."""
     removed = {fold_tag(tag) for tag in tags}
     operations: dict[BulkAction, Callable[[str], Awaitable[object]]] = {
-        BulkAction.DELETE: lambda document_id: single.delete_document(
+        BulkAction.DELETE: lambda document_id: deletes.delete_document(
             owner=owner, document_id=document_id, documents=documents, blobs=blobs, index=index
         ),
         BulkAction.REPROCESS: lambda document_id: single.reprocess_document(

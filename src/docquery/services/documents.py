@@ -21,7 +21,7 @@ from docquery.domain.search import searchable
 from docquery.errors import NotReady, PreconditionFailed
 from docquery.ports import BlobStore, DocumentStore
 from docquery.ports.search import SearchIndex
-from docquery.services import artifacts, deletes
+from docquery.services import artifacts
 from docquery.services.cursors import CursorCodec
 
 log = logging.getLogger(__name__)
@@ -188,17 +188,3 @@ async def reprocess_document(*, owner: str, document_id: str, documents: Documen
     document = await documents.requeue(owner=owner, document_id=document_id, now=utcnow())
     log.info("document.reprocess_queued", extra={"document_id": document.id})
     return document
-
-
-async def delete_document(
-    *,
-    owner: str,
-    document_id: str,
-    documents: DocumentStore,
-    blobs: BlobStore,
-    index: SearchIndex,
-) -> None:
-    """Remove the stored bytes, the indexed pages and every derived artifact, then the record."""
-    await deletes.delete_document(
-        owner=owner, document_id=document_id, documents=documents, blobs=blobs, index=index
-    )
