@@ -6,7 +6,6 @@ import asyncio
 import io
 import logging
 import os
-import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
@@ -19,39 +18,12 @@ from asgi_lifespan import LifespanManager
 from docquery.app import create_app
 from docquery.logs import JsonFormatter
 from docquery.wiring import open_services
+from support import forbidden  # noqa: F401 - installs the guard on tests' reads
 from support.harness import Harness, HarnessFactory
 from support.moto import MotoServer
 from support.settings import ALICE_KEY, BOB_KEY, aws_settings, embedded_settings
 
-# Folders no test may read (os.pathsep-separated): `scripts/dev.py test`, the README's test
-# command, names the benchmarks' data beside the clone, which a fresh clone does not have. Any
-# open or listing of a path in one fails the test that made it (tests/data/README.md says where
-# test data comes from instead); tests add their own entries to check the guard.
-FORBIDDEN_DIRS = [
-    os.path.abspath(entry)  # noqa: PTH100 - plain strings, compared on every file event
-    for entry in os.environ.get("DOCQUERY_TESTS_FORBIDDEN_DIRS", "").split(os.pathsep)
-    if entry
-]
 READY_WAIT_POLLS = 600  # 30 s and more
-_WATCHED_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
-
-
-class ForbiddenRead(AssertionError):
-    """A test touched data that a fresh clone does not have."""
-
-
-def _refuse_forbidden(event: str, args: tuple[Any, ...]) -> None:
-    if event not in _WATCHED_EVENTS or not args or not isinstance(args[0], str | bytes | Path):
-        return
-    # A string operation: Path.resolve() here would raise audit events of its own.
-    path = os.path.abspath(os.fsdecode(args[0]))  # noqa: PTH100
-    for folder in FORBIDDEN_DIRS:
-        if path == folder or path.startswith(f"{folder}{os.sep}"):
-            # Not an OSError: pathlib's glob swallows PermissionError and would find nothing.
-            raise ForbiddenRead(f"tests must not read {folder}: generate data or use tests/data")
-
-
-sys.addaudithook(_refuse_forbidden)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FORBIDDEN_DIRS
+from support.forbidden import FORBIDDEN_DIRS
 
 
 @pytest.fixture
